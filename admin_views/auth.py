@@ -1,0 +1,66 @@
+"""Login, logout and the language switch."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from models import User, db
+from models.audit import acting_as
+
+auth_bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after login."""
+    if target and not urlsplit(target).netloc and target.startswith("/") \
+            and not target.startswith("//"):
+        return target
+    return url_for("admin.index")
+
+
+@auth_bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data))
+        if user is not None and user.active and user.check_password(form.password.data):
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")))
+        flash(_l("Wrong username or password."), "error")
+    return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
+
+
+@auth_bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@auth_bp.route("/lang/<code>")
+def set_language(code: str):
+    if code in ("zh", "en"):
+        session["lang"] = code
+        if current_user.is_authenticated and current_user.locale != code:
+            with acting_as(current_user.username):
+                current_user.locale = code
+                db.session.commit()
+    return redirect(safe_next(request.referrer and urlsplit(request.referrer).path))
+
+
+@auth_bp.route("/")
+def home():
+    return redirect(url_for("admin.index"))

@@ -1,0 +1,4 @@
+"""The REST API under /api/v1: bearer tokens in, JSON out, JSON errors."""
+from api.blueprint import api_bp
+
+__all__ = ["api_bp"]

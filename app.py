@@ -1,0 +1,121 @@
+"""Application factory: configuration, extensions, admin, API and CLI.
+
+Nothing happens at import time; `create_app()` builds a fresh app each call.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, request, session
+from flask_babel import Babel
+from flask_login import LoginManager, current_user
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+
+ROOT = Path(__file__).resolve().parent
+LOCALES = {"zh": "zh_Hans_CN", "en": "en"}
+
+
+def database_url_from_env(instance: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{instance / 'sop.db'}"
+    # Heroku-style and plain postgresql:// URLs both go through psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def secret_key_from_env(instance: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def default_config(instance: Path) -> dict:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url_from_env(instance),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "REDIS_EMBEDDED_PATH": str(instance / "redis.db"),
+        "SOP_TIMEZONE": os.environ.get("SOP_TIMEZONE", "Asia/Shanghai"),
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER", str(instance / "uploads")),
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "admin_views" / "translations"),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "FLASK_ADMIN_SWATCH": "cerulean",
+    }
+
+
+def select_locale() -> str:
+    lang = session.get("lang")
+    if lang in LOCALES:
+        return LOCALES[lang]
+    user_locale = getattr(current_user, "locale", None) if current_user else None
+    if user_locale in LOCALES:
+        return LOCALES[user_locale]
+    return "zh_Hans_CN"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("SOP_INSTANCE", str(ROOT / "instance")))
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.update(default_config(instance))
+    app.config["SECRET_KEY"] = (config or {}).get("SECRET_KEY") or secret_key_from_env(instance)
+    app.config.update(config or {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+
+    from models import db, User
+    from models.audit import install_audit, set_actor
+
+    db.init_app(app)
+    Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
+            compare_type=True)
+    install_audit()
+    Babel(app, locale_selector=select_locale)
+    csrf = CSRFProtect(app)
+
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = None
+
+    @login.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+    @app.before_request
+    def remember_actor():
+        set_actor(current_user.username if current_user.is_authenticated else "anonymous")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    from admin_views import init_admin
+    from admin_views.auth import auth_bp
+    from api import api_bp
+    from seed.cli import register_cli
+
+    app.register_blueprint(auth_bp)
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
+    app.register_blueprint(api_bp)
+    init_admin(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,1 @@
+"""Pure decision code: standard library only, no database, no clock."""

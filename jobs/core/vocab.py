@@ -1,0 +1,41 @@
+"""The fixed vocabularies and limits of the spec, in one place.
+
+Models build their CHECK constraints from these; forms and the YAML importer
+validate against them, so a limit is written once.
+"""
+
+ROLES = ("admin", "ops", "manager", "sales", "service", "finance")
+EMPLOYEE_ROLES = ("sales", "service", "manager", "ops")
+
+CUSTOMER_TYPES = ("enterprise", "individual")
+CHURN_STATUSES = ("normal", "lost", "dormant")
+TIERS = ("high", "potential", "normal")
+REVIEW_STATUSES = ("pending", "activated", "rejected")
+TAG_SOURCES = ("event", "rule", "manual", "sop", "import")
+
+MATERIAL_KINDS = ("text", "link", "image", "file", "miniprogram")
+
+SOP_KINDS = ("new_customer", "nurture", "playbook")
+SOP_STATUSES = ("draft", "initializing", "running", "paused", "ended")
+EDITABLE_TARGET_STATUSES = ("draft", "paused")
+STEP_ACTIONS = ("message", "task", "tag", "stage")
+EVENT_TYPES = (
+    "customer_added", "customer_updated", "owner_changed", "customer_lost",
+    "tag_added", "tag_removed", "stage_changed", "order_placed",
+)
+
+QUOTA_PERIODS = ("day", "week", "month")
+CHANNELS = ("task", "wecom", "webhook")
+CONDITION_KINDS = ("tags_any", "stage", "churn_status")
+REMINDER_KINDS = ("stage", "followup")
+
+DEFAULT_LIFECYCLE_STAGES = ("潜在", "新客户", "付费", "忠实")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+MAX_ATTACHMENTS = 9
+MAX_STAGES = 10
+MAX_RULES_PER_STAGE = 5
+MAX_CONDITIONS_PER_RULE = 5
+MAX_ENABLED_JOURNEYS = 3
+MAX_TEXT_BYTES = 4000
+MAX_BATCH_SIZE = 10000

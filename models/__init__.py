@@ -1,0 +1,17 @@
+"""All models, imported once so metadata is complete for Alembic and create_all."""
+from models.audit import AuditLog
+from models.base import db
+from models.content import Material, Settings
+from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
+from models.journeys import (
+    Journey, JourneyCondition, JourneyReminder, JourneyRule, JourneyStage,
+)
+from models.org import ApiToken, Department, Employee, User
+from models.sops import Sop, SopStep, SopVersion
+
+__all__ = [
+    "db", "AuditLog", "Material", "Settings", "Customer", "CustomerTag", "Order",
+    "Segment", "Tag", "TagChange", "Journey", "JourneyCondition", "JourneyReminder",
+    "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
+    "SopStep", "SopVersion",
+]

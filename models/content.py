@@ -1,0 +1,74 @@
+"""Materials (素材) and the enterprise settings row."""
+from __future__ import annotations
+
+from sqlalchemy import JSON, CheckConstraint, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jobs.core.vocab import (
+    CHANNELS, DEFAULT_LIFECYCLE_STAGES, DEFAULT_TIMEZONE, MATERIAL_KINDS, QUOTA_PERIODS,
+)
+from models.base import db, in_check
+
+
+class Material(db.Model):
+    """Text snippet, link, image/file upload or mini-program card."""
+
+    __tablename__ = "materials"
+    __audited__ = True
+    __table_args__ = (CheckConstraint(in_check("kind", MATERIAL_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(500))
+    content: Mapped[str | None] = mapped_column(Text)
+    file_path: Mapped[str | None] = mapped_column(String(300))
+
+    def __str__(self) -> str:
+        return f"{self.title} [{self.key}]"
+
+
+class Settings(db.Model):
+    """The one row of enterprise settings (id is always 1)."""
+
+    __tablename__ = "settings"
+    __audited__ = True
+    __audit_hidden__ = ("wecom_secret", "wecom_aes_key", "wecom_callback_token")
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint(in_check("quota_period", QUOTA_PERIODS), name="quota_period"),
+        CheckConstraint(in_check("channel", CHANNELS), name="channel"),
+        CheckConstraint("quota_limit >= 1", name="quota_limit"),
+        CheckConstraint("max_lateness_days >= 0", name="max_lateness_days"),
+        CheckConstraint("tier_potential_threshold <= tier_high_threshold", name="tiers"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    quota_limit: Mapped[int] = mapped_column(Integer, default=1)
+    quota_period: Mapped[str] = mapped_column(String(10), default="day")
+    daily_budget: Mapped[int | None] = mapped_column(Integer)
+    max_lateness_days: Mapped[int] = mapped_column(Integer, default=3)
+    channel: Mapped[str] = mapped_column(String(10), default="task")
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    lifecycle_stages: Mapped[list] = mapped_column(
+        JSON, default=lambda: list(DEFAULT_LIFECYCLE_STAGES))
+    tier_high_threshold: Mapped[int] = mapped_column(Integer, default=500_000)
+    tier_potential_threshold: Mapped[int] = mapped_column(Integer, default=100_000)
+    wecom_corp_id: Mapped[str | None] = mapped_column(String(64))
+    wecom_secret: Mapped[str | None] = mapped_column(String(128))
+    wecom_callback_token: Mapped[str | None] = mapped_column(String(64))
+    wecom_aes_key: Mapped[str | None] = mapped_column(String(64))
+    wecom_api_base_url: Mapped[str | None] = mapped_column(String(300))
+    welcome_message: Mapped[str | None] = mapped_column(Text)
+
+    @classmethod
+    def get(cls, session) -> Settings:
+        """The settings row, created with defaults on first use."""
+        row = session.get(cls, 1)
+        if row is None:
+            row = cls(id=1)
+            session.add(row)
+            session.flush()
+        return row

@@ -1,0 +1,8 @@
+"""CLI groups: `flask sop`, `flask seed`, `flask users`."""
+from __future__ import annotations
+
+
+def register_cli(app) -> None:
+    from seed.cli_users import users_cli
+
+    app.cli.add_command(users_cli)

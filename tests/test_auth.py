@@ -1,0 +1,88 @@
+"""Login, logout, CSRF and the API's bearer tokens."""
+from sqlalchemy import select
+
+from models import ApiToken, AuditLog, User, db
+from tests.conftest import PASSWORD, csrf_token_from, login, make_user
+
+
+def test_admin_redirects_to_login_when_signed_out(client):
+    resp = client.get("/admin/")
+    assert resp.status_code == 302
+    assert resp.location.startswith("/login?next=/admin/")
+
+
+def test_login_with_right_password_then_logout(client):
+    make_user("ops1", "ops")
+    login(client, "ops1")
+    assert client.get("/admin/").status_code == 200
+    page = client.get("/admin/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token_from(page)})
+    assert client.get("/admin/").status_code == 302
+
+
+def test_wrong_password_is_refused(client):
+    make_user("ops1", "ops")
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login", data={"username": "ops1", "password": "nope",
+                                       "csrf_token": token})
+    assert resp.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+def test_login_without_csrf_token_is_rejected(client):
+    make_user("ops1", "ops")
+    resp = client.post("/login", data={"username": "ops1", "password": PASSWORD})
+    assert resp.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+def test_passwords_are_hashed(client):
+    user = make_user("ops1", "ops")
+    assert PASSWORD not in user.password_hash
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_open_redirect_after_login_is_ignored(client):
+    make_user("ops1", "ops")
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login?next=//evil.example/x",
+                       data={"username": "ops1", "password": PASSWORD, "csrf_token": token})
+    assert resp.location == "/admin/"
+
+
+def test_cli_token_authenticates_api_and_is_stored_hashed(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "create", "bot", "--role", "ops",
+                               "--password", "long-enough-pw"]).exit_code == 0
+    result = runner.invoke(args=["users", "token", "bot"])
+    assert result.exit_code == 0
+    plain = result.output.strip()
+    stored = db.session.scalar(select(ApiToken))
+    assert stored.token_hash != plain and plain not in stored.token_hash
+    client = app.test_client()
+    ok = client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {plain}"})
+    assert ok.status_code == 200 and ok.json["username"] == "bot"
+    bad = client.get("/api/v1/whoami", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.json["error"] == "unauthorized"
+    none = client.get("/api/v1/whoami")
+    assert none.status_code == 401 and "Bearer" in none.json["detail"]
+
+
+def test_cli_create_rejects_duplicates_and_bad_roles(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "create", "a", "--role", "ops",
+                               "--password", "long-enough-pw"]).exit_code == 0
+    dup = runner.invoke(args=["users", "create", "a", "--role", "ops",
+                              "--password", "long-enough-pw"])
+    assert dup.exit_code != 0 and "already exists" in dup.output
+    bad = runner.invoke(args=["users", "create", "b", "--role", "king"])
+    assert bad.exit_code != 0
+    assert db.session.scalar(select(User).where(User.username == "b")) is None
+
+
+def test_user_creation_is_audited(app):
+    make_user("ops1", "ops")
+    row = db.session.scalar(select(AuditLog).where(AuditLog.object_type == "User"))
+    assert row.action == "create" and row.actor == "test"
+    assert "password_hash" not in (row.after or {})
+    assert row.after["username"] == "ops1"
