@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, request, session
+from flask import Flask, has_request_context, session
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_migrate import Migrate
@@ -59,6 +59,8 @@ def default_config(instance: Path) -> dict:
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return "zh_Hans_CN"
     lang = session.get("lang")
     if lang in LOCALES:
         return LOCALES[lang]

@@ -1,0 +1,57 @@
+"""`flask sop import FILE` and `flask sop export [FILE]` (config as code)."""
+from __future__ import annotations
+
+import sys
+
+import click
+import yaml
+from flask.cli import AppGroup
+
+from models import db
+from models.audit import acting_as
+from seed.config_io import dump_yaml, export_document, import_document
+
+sop_cli = AppGroup("sop", help="SOP engine commands.")
+
+
+@sop_cli.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+def import_config(path):
+    """Validate FILE and apply it all or nothing."""
+    try:
+        with click.open_file(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{path} is not valid YAML: {exc}") from exc
+    with acting_as("cli:import"):
+        try:
+            problems = import_document(db.session, doc)
+        except Exception:
+            db.session.rollback()
+            raise
+        if problems:
+            db.session.rollback()
+            for problem in problems:
+                click.echo(str(problem), err=True)
+            raise click.ClickException(
+                f"{len(problems)} problem(s) in {path}; nothing was written")
+        db.session.commit()
+    counts = ", ".join(f"{len(doc.get(k) or [])} {k}" for k in
+                       ("employees", "tags", "materials", "segments", "sops", "journeys"))
+    click.echo(f"imported {path}: {counts}")
+
+
+@sop_cli.command("export")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+def export_config(path):
+    """Write the configuration as YAML to FILE (default: standard output)."""
+    text = dump_yaml(export_document(db.session))
+    db.session.rollback()  # Settings.get may have created the default row; export writes nothing
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        click.echo(f"exported to {path}", err=True)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,459 @@
+"""Config as code (SPEC §8): the database <-> one YAML-shaped document.
+
+`export_document` writes the configuration out; `import_document` validates a
+document with the same rules as the admin forms (`jobs.core.config_rules`) and
+applies it all or nothing. Items are keyed (`key`; employees by `userid`, tags by
+name); an item in the document is its whole definition.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobs.core.config_rules import Known, Problem, as_list, parse_at, validate_document
+from models import (
+    Department, Employee, Journey, JourneyCondition, JourneyReminder, JourneyRule,
+    JourneyStage, Material, Segment, Settings, Sop, SopStep, SopVersion, Tag,
+)
+from models.audit import current_actor
+
+TARGET_JSON_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "segment", "stages",
+                    "churn_status")
+LIST_KEYS = ("stages", "churn_status")  # scalars allowed in YAML, stored as lists
+HHMM = re.compile(r"^\d{2}:\d{2}$")
+
+
+def compact(d: dict) -> dict:
+    """Drop empty values so exports stay short and stable."""
+    return {k: v for k, v in d.items() if v not in (None, [], {}, "")}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Quotes times like "09:30" so no YAML reader takes them for numbers."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str):
+    style = '"' if HHMM.match(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(doc: dict) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False,
+                     default_flow_style=False, width=100)
+
+
+# --- reading the database -------------------------------------------------------
+def known_from_db(session: Session) -> Known:
+    def names(column):
+        return set(session.scalars(select(column)))
+
+    sops = session.scalars(select(Sop)).all()
+    return Known(
+        tags=names(Tag.name),
+        materials=names(Material.key),
+        employees=names(Employee.userid),
+        departments=names(Department.name),
+        segments=names(Segment.key),
+        stages=tuple(Settings.get(session).lifecycle_stages or ()),
+        sop_kinds={s.key: s.kind for s in sops},
+        sop_locks={s.key: {"status": s.status, "kind": s.kind,
+                           "target": sop_to_dict(s)["target"]} for s in sops},
+        enabled_journeys=set(session.scalars(select(Journey.key).where(Journey.enabled))),
+    )
+
+
+def normalise_condition(cond: dict | None, keys=TARGET_JSON_KEYS) -> dict:
+    """A condition set as stored: empty keys dropped, stage/churn lists."""
+    out = {}
+    for key in keys:
+        value = (cond or {}).get(key)
+        if key in LIST_KEYS:
+            value = as_list(value)
+        out[key] = value
+    return compact(out)
+
+
+def step_to_dict(step: SopStep) -> dict:
+    d = {"key": step.key, "day": step.day, "at": step.at_time, "action": step.action}
+    if step.action == "message":
+        d.update(text=step.text, attachments=[m.key for m in step.attachments])
+    elif step.action == "task":
+        d.update(title=step.task_title, text=step.text, assignee=step.task_assignee,
+                 deadline_hours=step.task_deadline_hours)
+    elif step.action == "tag":
+        d.update(add_tags=list(step.add_tags or []), remove_tags=list(step.remove_tags or []))
+    elif step.action == "stage":
+        d.update(stage=step.stage)
+    return compact(d) | {"day": step.day}  # day 0 is a value, not an empty one
+
+
+def sop_to_dict(sop: Sop) -> dict:
+    target = normalise_condition(sop.target)
+    target.update(compact({"members": [e.userid for e in sop.members],
+                           "departments": [d.name for d in sop.departments]}))
+    early = compact({
+        "when": normalise_condition(sop.early_end_when),
+        "add_tags": list(sop.early_end_add_tags or []),
+        "flow_to": sop.early_end_flow_to.key if sop.early_end_flow_to else None,
+    })
+    normal = compact({
+        "add_tags": list(sop.normal_end_add_tags or []),
+        "flow_to": sop.normal_end_flow_to.key if sop.normal_end_flow_to else None,
+    })
+    d = {
+        "key": sop.key, "name": sop.name, "kind": sop.kind, "description": sop.description,
+        "status": sop.status, "priority": sop.priority, "trigger": sop.trigger_event,
+        "target": target,
+        "entry_window_hours": sop.entry_window_hours,
+        "batch": {"size": sop.batch_size, "interval_minutes": sop.batch_interval_minutes},
+        "conversion_days": sop.conversion_days,
+        "holdout_percent": sop.holdout_percent,
+        "steps": [step_to_dict(s) for s in sop.steps],
+        "early_end": early, "normal_end": normal,
+    }
+    return {k: v for k, v in d.items() if v is not None and not (k == "description" and not v)}
+
+
+def rule_to_yaml(rule: JourneyRule):
+    conds = []
+    for c in rule.conditions:
+        if c.kind == "tags_any":
+            conds.append({"tags_any": list(c.tags or [])})
+        else:
+            conds.append({c.kind: c.value})
+    return conds[0] if len(conds) == 1 else {"all": conds}
+
+
+def journey_to_dict(journey: Journey) -> dict:
+    stages = []
+    for st in journey.stages:
+        reminders = [compact({"day": r.day, "hour": r.hour, "kind": r.kind, "text": r.text,
+                              "attachments": [m.key for m in r.attachments]})
+                     | {"day": r.day, "hour": r.hour} for r in st.reminders]
+        stages.append(compact({"key": st.key, "name": st.name, "description": st.description,
+                               "rules": [rule_to_yaml(r) for r in st.rules],
+                               "reminders": reminders}))
+    return compact({
+        "key": journey.key, "name": journey.name, "description": journey.description,
+        "enabled": bool(journey.enabled), "automation": bool(journey.automation),
+        "stage_reminders": bool(journey.stage_reminders),
+        "followup_reminders": bool(journey.followup_reminders),
+        "stages": stages,
+    }) | {"enabled": bool(journey.enabled), "automation": bool(journey.automation),
+          "stage_reminders": bool(journey.stage_reminders),
+          "followup_reminders": bool(journey.followup_reminders)}
+
+
+def settings_to_dict(s: Settings) -> dict:
+    """Secrets (WeCom secret, callback token, AES key) are never exported."""
+    quota = compact({"limit": s.quota_limit, "period": s.quota_period,
+                     "daily_budget": s.daily_budget, "max_lateness_days": s.max_lateness_days})
+    return compact({
+        "timezone": s.timezone, "quota": quota, "channel": s.channel,
+        "webhook_url": s.webhook_url,
+        "wecom": compact({"corp_id": s.wecom_corp_id, "api_base_url": s.wecom_api_base_url,
+                          "welcome_message": s.welcome_message}),
+        "lifecycle_stages": list(s.lifecycle_stages or []),
+        "tiers": {"high": s.tier_high_threshold, "potential": s.tier_potential_threshold},
+    })
+
+
+def material_to_dict(m: Material) -> dict:
+    return compact({"key": m.key, "kind": m.kind, "title": m.title, "url": m.url,
+                    "content": m.content, "file": m.file_path})
+
+
+def export_document(session: Session) -> dict:
+    employees = session.scalars(select(Employee).order_by(Employee.userid)).all()
+    return {
+        "settings": settings_to_dict(Settings.get(session)),
+        "employees": [compact({"userid": e.userid, "name": e.name,
+                               "department": e.department.name if e.department else None,
+                               "role": e.role}) | {"active": bool(e.active)}
+                      for e in employees],
+        "tags": [compact({"name": t.name, "group": t.group_name})
+                 for t in session.scalars(select(Tag).order_by(Tag.name))],
+        "materials": [material_to_dict(m)
+                      for m in session.scalars(select(Material).order_by(Material.key))],
+        "segments": [{"key": s.key, "name": s.name, "filter": dict(s.filter or {})}
+                     for s in session.scalars(select(Segment).order_by(Segment.key))],
+        "sops": [sop_to_dict(s) for s in session.scalars(select(Sop).order_by(Sop.key))],
+        "journeys": [journey_to_dict(j)
+                     for j in session.scalars(select(Journey).order_by(Journey.key))],
+    }
+
+
+# --- writing the database -------------------------------------------------------
+def _by(session: Session, model, column, value):
+    return session.scalar(select(model).where(column == value))
+
+
+def _department(session: Session, name: str | None) -> Department | None:
+    if not name:
+        return None
+    dep = _by(session, Department, Department.name, name)
+    if dep is None:
+        dep = Department(name=name)
+        session.add(dep)
+        session.flush()
+    return dep
+
+
+def _materials(session: Session, keys) -> list[Material]:
+    keys = list(keys or [])
+    if not keys:
+        return []
+    return list(session.scalars(select(Material).where(Material.key.in_(keys))))
+
+
+def apply_settings(session: Session, d: dict) -> Settings:
+    s = Settings.get(session)
+    simple = {"timezone": "timezone", "channel": "channel", "webhook_url": "webhook_url",
+              "lifecycle_stages": "lifecycle_stages"}
+    for key, attr in simple.items():
+        if key in d:
+            setattr(s, attr, d[key])
+    quota = d.get("quota") or {}
+    for key, attr in (("limit", "quota_limit"), ("period", "quota_period"),
+                      ("daily_budget", "daily_budget"),
+                      ("max_lateness_days", "max_lateness_days")):
+        if key in quota:
+            setattr(s, attr, quota[key])
+    tiers = d.get("tiers") or {}
+    if "high" in tiers:
+        s.tier_high_threshold = tiers["high"]
+    if "potential" in tiers:
+        s.tier_potential_threshold = tiers["potential"]
+    wecom = d.get("wecom") or {}
+    for key, attr in (("corp_id", "wecom_corp_id"), ("secret", "wecom_secret"),
+                      ("callback_token", "wecom_callback_token"),
+                      ("callback_aes_key", "wecom_aes_key"),
+                      ("api_base_url", "wecom_api_base_url"),
+                      ("welcome_message", "welcome_message")):
+        if key in wecom:
+            setattr(s, attr, wecom[key])
+    return s
+
+
+def apply_employee(session: Session, d: dict) -> Employee:
+    emp = _by(session, Employee, Employee.userid, d["userid"])
+    if emp is None:
+        emp = Employee(userid=d["userid"])
+        session.add(emp)
+    emp.name = d["name"]
+    emp.department = _department(session, d.get("department"))
+    emp.role = d.get("role", "sales")
+    emp.active = d.get("active", True)
+    return emp
+
+
+def apply_tag(session: Session, d: dict) -> Tag:
+    tag = _by(session, Tag, Tag.name, d["name"])
+    if tag is None:
+        tag = Tag(name=d["name"])
+        session.add(tag)
+    tag.group_name = d.get("group")
+    return tag
+
+
+def apply_material(session: Session, d: dict) -> Material:
+    m = _by(session, Material, Material.key, d["key"])
+    if m is None:
+        m = Material(key=d["key"])
+        session.add(m)
+    m.kind, m.title = d["kind"], d["title"]
+    m.url, m.content, m.file_path = d.get("url"), d.get("content"), d.get("file")
+    return m
+
+
+def apply_segment(session: Session, d: dict) -> Segment:
+    seg = _by(session, Segment, Segment.key, d["key"])
+    if seg is None:
+        seg = Segment(key=d["key"])
+        session.add(seg)
+    seg.name, seg.filter = d["name"], dict(d.get("filter") or {})
+    return seg
+
+
+def _renumber_safely(session: Session, rows) -> None:
+    """Move existing positions out of the way so reordering never trips UNIQUE."""
+    for i, row in enumerate(rows):
+        row.position = -(i + 1)
+    session.flush()
+
+
+def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
+    """Update steps in place (ids survive: deliveries will point at them)."""
+    ordered = sorted(steps, key=lambda s: (s["day"], parse_at(s["at"])))
+    existing = list(sop.steps)
+    _renumber_safely(session, existing)
+    by_key = {s.key: s for s in existing if s.key}
+    unkeyed = [s for s in existing if not s.key]
+    kept = []
+    for position, d in enumerate(ordered):
+        step = by_key.pop(d["key"], None) if d.get("key") else None
+        if step is None and not d.get("key") and unkeyed:
+            step = unkeyed.pop(0)
+        if step is None:
+            step = SopStep(sop=sop)
+            session.add(step)
+        step.position, step.key = position, d.get("key")
+        step.day, step.at_time, step.action = d["day"], parse_at(d["at"]), d["action"]
+        step.text = d.get("text")
+        step.task_title = d.get("title")
+        step.task_assignee = d.get("assignee") if d["action"] == "task" else None
+        step.task_deadline_hours = d.get("deadline_hours")
+        step.add_tags = list(d.get("add_tags") or [])
+        step.remove_tags = list(d.get("remove_tags") or [])
+        step.stage = d.get("stage")
+        step.attachments = _materials(session, d.get("attachments"))
+        kept.append(step)
+    sop.steps = kept  # delete-orphan removes the rest (the engine cancels their sends)
+
+
+def apply_sop(session: Session, d: dict) -> Sop:
+    """Create or update one SOP from its document shape (flows resolved separately)."""
+    sop = _by(session, Sop, Sop.key, d["key"])
+    if sop is None:
+        sop = Sop(key=d["key"])
+        session.add(sop)
+    sop.name, sop.kind = d["name"], d["kind"]
+    sop.description = d.get("description")
+    if "status" in d:
+        sop.status = d["status"]
+    sop.priority = d.get("priority", 0)
+    sop.trigger_event = d.get("trigger")
+    target = d.get("target") or {}
+    sop.target = normalise_condition(target)
+    sop.members = list(session.scalars(
+        select(Employee).where(Employee.userid.in_(target.get("members") or []))))
+    sop.departments = list(session.scalars(
+        select(Department).where(Department.name.in_(target.get("departments") or []))))
+    sop.entry_window_hours = d.get("entry_window_hours", 24)
+    batch = d.get("batch") or {}
+    sop.batch_size = batch.get("size", 200)
+    sop.batch_interval_minutes = batch.get("interval_minutes", 10)
+    sop.conversion_days = d.get("conversion_days", 30)
+    sop.holdout_percent = d.get("holdout_percent", 0)
+    early, normal = d.get("early_end") or {}, d.get("normal_end") or {}
+    sop.early_end_when = normalise_condition(early.get("when"))
+    sop.early_end_add_tags = list(early.get("add_tags") or [])
+    sop.normal_end_add_tags = list(normal.get("add_tags") or [])
+    session.flush()
+    apply_steps(session, sop, d.get("steps") or [])
+    return sop
+
+
+def apply_flows(session: Session, sop: Sop, d: dict) -> None:
+    def target(key):
+        return _by(session, Sop, Sop.key, key) if key else None
+
+    sop.early_end_flow_to = target((d.get("early_end") or {}).get("flow_to"))
+    sop.normal_end_flow_to = target((d.get("normal_end") or {}).get("flow_to"))
+
+
+def condition_rows(rule) -> list[JourneyCondition]:
+    from jobs.core.config_rules import rule_conditions
+
+    rows = []
+    for i, cond in enumerate(rule_conditions(rule)):
+        kind, value = next(iter(cond.items()))
+        rows.append(JourneyCondition(position=i, kind=kind,
+                                     tags=list(value) if kind == "tags_any" else [],
+                                     value=None if kind == "tags_any" else value))
+    return rows
+
+
+def apply_journey(session: Session, d: dict) -> Journey:
+    j = _by(session, Journey, Journey.key, d["key"])
+    if j is None:
+        j = Journey(key=d["key"])
+        session.add(j)
+    j.name, j.description = d["name"], d.get("description")
+    for flag, default in (("enabled", False), ("automation", True), ("stage_reminders", True),
+                          ("followup_reminders", True)):
+        setattr(j, flag, d.get(flag, default))
+    session.flush()
+    existing = {st.key: st for st in j.stages}
+    _renumber_safely(session, list(j.stages))
+    for st in existing.values():  # rules are rebuilt; old rows go before new ones arrive
+        st.rules = []
+    session.flush()
+    stages = []
+    for position, sd in enumerate(d.get("stages") or []):
+        st = existing.pop(sd["key"], None)
+        if st is None:
+            st = JourneyStage(journey=j, key=sd["key"])
+            session.add(st)
+        st.position, st.name, st.description = position, sd["name"], sd.get("description")
+        st.rules = [JourneyRule(position=i, conditions=condition_rows(r))
+                    for i, r in enumerate(sd.get("rules") or [])]
+        _renumber_safely(session, list(st.reminders))
+        old = list(st.reminders)
+        reminders = []
+        for i, rd in enumerate(sd.get("reminders") or []):
+            r = old.pop(0) if old else JourneyReminder(stage=st)
+            session.add(r)
+            r.position, r.day, r.hour = i, rd["day"], rd["hour"]
+            r.kind, r.text = rd.get("kind", "stage"), rd["text"]
+            r.attachments = _materials(session, rd.get("attachments"))
+            reminders.append(r)
+        st.reminders = reminders
+        stages.append(st)
+    j.stages = stages
+    return j
+
+
+def import_document(session: Session, doc) -> list[Problem]:
+    """Validate `doc`, then apply it. Returns problems (and writes nothing) or []."""
+    problems = validate_document(doc, known_from_db(session))
+    if problems:
+        return problems
+    doc = doc or {}
+    if "settings" in doc:
+        apply_settings(session, doc["settings"])
+    for section, apply in (("employees", apply_employee), ("tags", apply_tag),
+                           ("materials", apply_material), ("segments", apply_segment)):
+        for item in doc.get(section) or []:
+            apply(session, item)
+    session.flush()
+    sops = [(apply_sop(session, d), d) for d in doc.get("sops") or []]
+    session.flush()
+    for sop, d in sops:
+        apply_flows(session, sop, d)
+    session.flush()
+    for sop, _ in sops:
+        record_sop_version(session, sop)
+    for d in doc.get("journeys") or []:
+        apply_journey(session, d)
+    session.flush()
+    return []
+
+
+def record_sop_version(session: Session, sop: Sop) -> SopVersion | None:
+    """Keep this save as a new version, with a diff against the previous one."""
+    session.flush()
+    session.refresh(sop)
+    snapshot = sop_to_dict(sop)
+    previous = session.scalar(select(SopVersion).where(SopVersion.sop_id == sop.id)
+                              .order_by(SopVersion.version.desc()).limit(1))
+    if previous is not None and previous.snapshot == snapshot:
+        return None
+    before = dump_yaml(previous.snapshot).splitlines() if previous else []
+    diff = "\n".join(difflib.unified_diff(
+        before, dump_yaml(snapshot).splitlines(),
+        f"v{previous.version}" if previous else "empty", "new", lineterm=""))
+    number = previous.version + 1 if previous else 1
+    version = SopVersion(sop_id=sop.id, version=number, actor=current_actor(),
+                         snapshot=snapshot, diff=diff)
+    sop.version = number
+    session.add(version)
+    session.flush()
+    return version
