@@ -36,6 +36,17 @@ def _http_error(exc: HTTPException):
                     "detail": exc.description}), exc.code
 
 
+def json_for_unrouted_api_paths(app) -> None:
+    """Unknown /api/ URLs and wrong methods answer JSON too, not the HTML error page."""
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _not_routed(exc: HTTPException):
+        if request.path.startswith(api_bp.url_prefix + "/") or request.path == api_bp.url_prefix:
+            return _http_error(exc)
+        return exc
+
+
 @api_bp.before_request
 def authenticate():
     header = request.headers.get("Authorization", "")

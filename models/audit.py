@@ -101,8 +101,10 @@ def _audit_after_flush(session: Session, flush_context) -> None:
                 continue
             before = None if action == "create" else _values(obj, "old")
             after = None if action == "delete" else _values(obj, "new")
-            if before and after:  # keep only what changed
+            if action == "update":  # keep only what changed; a no-op is not a write
                 keys = [k for k in after if before.get(k) != after.get(k)]
+                if not keys:
+                    continue
                 before = {k: before[k] for k in keys}
                 after = {k: after[k] for k in keys}
             rows.append({

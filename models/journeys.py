@@ -108,6 +108,9 @@ class JourneyCondition(db.Model):
 
     rule: Mapped[JourneyRule] = relationship(back_populates="conditions")
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {', '.join(self.tags or []) or self.value}"
+
 
 class JourneyReminder(db.Model):
     """Day N after entering the stage at hour H: text + attachments for the owner."""

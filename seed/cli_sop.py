@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from models import db
 from models.audit import acting_as
-from seed.config_io import dump_yaml, export_document, import_document
+from seed.config_io import dump_yaml, export_document, import_document, load_yaml
 
 sop_cli = AppGroup("sop", help="SOP engine commands.")
 
@@ -20,11 +20,13 @@ def import_config(path):
     """Validate FILE and apply it all or nothing."""
     try:
         with click.open_file(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            doc = load_yaml(fh)
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise click.ClickException(f"{path} is not valid YAML: {exc}") from exc
+    if doc is None:  # an empty file is an empty document
+        doc = {}
     with acting_as("cli:import"):
         try:
             problems = import_document(db.session, doc)

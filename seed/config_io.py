@@ -49,6 +49,33 @@ def dump_yaml(doc: dict) -> str:
                      default_flow_style=False, width=100)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Refuses a repeated key in a mapping, which plain YAML silently resolves to the last."""
+
+
+def _construct_unique_mapping(loader: _StrictLoader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<` merges may legitimately be overridden
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"found the key '{key}' twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                              _construct_unique_mapping)
+
+
+def load_yaml(stream):
+    """Read a config document; raises yaml.YAMLError (with line numbers) on bad YAML."""
+    return yaml.load(stream, Loader=_StrictLoader)
+
+
 # --- reading the database -------------------------------------------------------
 def known_from_db(session: Session) -> Known:
     def names(column):
@@ -66,6 +93,8 @@ def known_from_db(session: Session) -> Known:
         sop_locks={s.key: {"status": s.status, "kind": s.kind,
                            "target": sop_to_dict(s)["target"]} for s in sops},
         enabled_journeys=set(session.scalars(select(Journey.key).where(Journey.enabled))),
+        syncing_journeys={j.key: journey_to_dict(j) for j in session.scalars(
+            select(Journey).where(Journey.sync_started_at.is_not(None)))},
     )
 
 
@@ -282,25 +311,61 @@ def apply_segment(session: Session, d: dict) -> Segment:
     return seg
 
 
-def _renumber_safely(session: Session, rows) -> None:
-    """Move existing positions out of the way so reordering never trips UNIQUE."""
-    for i, row in enumerate(rows):
+def make_room(session: Session, collection: list, final: list[tuple], keep: list) -> None:
+    """Prepare `collection` for new positions without ever tripping UNIQUE(position).
+
+    Rows not in `keep` are deleted first; rows whose position changes are parked on
+    negative numbers. Rows that stay where they are are not touched (no audit noise).
+    """
+    removed = [row for row in collection if row not in keep]
+    for row in removed:
+        collection.remove(row)  # delete-orphan
+    moving = [row for row, position in final if row.position is not None
+              and row.position != position]
+    for i, row in enumerate(moving):
         row.position = -(i + 1)
-    session.flush()
+    if removed or moving:
+        session.flush()
+
+
+def match_unkeyed(rows: list[SopStep], wanted: list[dict]) -> dict[int, SopStep]:
+    """Pair unkeyed document steps (by index) with unkeyed rows.
+
+    Identical steps first, then steps at the same time, then the rest in order: removing
+    or inserting one step leaves the other rows (and their deliveries) alone, and an
+    edited step keeps its row.
+    """
+    def same(row, d):
+        return (row.day, row.at_time, row.action, row.text) == (
+            d["day"], parse_at(d["at"]), d["action"], d.get("text"))
+
+    def same_time(row, d):
+        return (row.day, row.at_time) == (d["day"], parse_at(d["at"]))
+
+    free, pairs = list(rows), {}
+    for fits in (same, same_time, lambda row, d: True):
+        for i, d in enumerate(wanted):
+            row = None if i in pairs else next((r for r in free if fits(r, d)), None)
+            if row is not None:
+                pairs[i] = row
+                free.remove(row)
+    return pairs
 
 
 def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
     """Update steps in place (ids survive: deliveries will point at them)."""
     ordered = sorted(steps, key=lambda s: (s["day"], parse_at(s["at"])))
     existing = list(sop.steps)
-    _renumber_safely(session, existing)
     by_key = {s.key: s for s in existing if s.key}
-    unkeyed = [s for s in existing if not s.key]
+    unkeyed_docs = [d for d in ordered if not d.get("key")]
+    pairs = match_unkeyed([s for s in existing if not s.key], unkeyed_docs)
+    row_of = {id(d): pairs[i] for i, d in enumerate(unkeyed_docs) if i in pairs}
+    plan = [(position, d, by_key.pop(d["key"], None) if d.get("key") else row_of.get(id(d)))
+            for position, d in enumerate(ordered)]
+    make_room(session, sop.steps, [(step, pos) for pos, _, step in plan if step],
+              [step for _, _, step in plan if step])
     kept = []
-    for position, d in enumerate(ordered):
-        step = by_key.pop(d["key"], None) if d.get("key") else None
-        if step is None and not d.get("key") and unkeyed:
-            step = unkeyed.pop(0)
+    for position, d, step in plan:
         if step is None:
             step = SopStep(sop=sop)
             session.add(step)
@@ -382,33 +447,49 @@ def apply_journey(session: Session, d: dict) -> Journey:
         setattr(j, flag, d.get(flag, default))
     session.flush()
     existing = {st.key: st for st in j.stages}
-    _renumber_safely(session, list(j.stages))
-    for st in existing.values():  # rules are rebuilt; old rows go before new ones arrive
-        st.rules = []
-    session.flush()
+    wanted = d.get("stages") or []
+    kept = [existing[sd["key"]] for sd in wanted if sd["key"] in existing]
+    make_room(session, j.stages,
+              [(existing[sd["key"]], i) for i, sd in enumerate(wanted) if sd["key"] in existing],
+              kept)
     stages = []
-    for position, sd in enumerate(d.get("stages") or []):
-        st = existing.pop(sd["key"], None)
+    for position, sd in enumerate(wanted):
+        st = existing.get(sd["key"])
         if st is None:
             st = JourneyStage(journey=j, key=sd["key"])
             session.add(st)
         st.position, st.name, st.description = position, sd["name"], sd.get("description")
-        st.rules = [JourneyRule(position=i, conditions=condition_rows(r))
-                    for i, r in enumerate(sd.get("rules") or [])]
-        _renumber_safely(session, list(st.reminders))
-        old = list(st.reminders)
-        reminders = []
-        for i, rd in enumerate(sd.get("reminders") or []):
-            r = old.pop(0) if old else JourneyReminder(stage=st)
-            session.add(r)
-            r.position, r.day, r.hour = i, rd["day"], rd["hour"]
-            r.kind, r.text = rd.get("kind", "stage"), rd["text"]
-            r.attachments = _materials(session, rd.get("attachments"))
-            reminders.append(r)
-        st.reminders = reminders
+        apply_rules(session, st, sd.get("rules") or [])
+        apply_reminders(session, st, sd.get("reminders") or [])
         stages.append(st)
     j.stages = stages
     return j
+
+
+def apply_rules(session: Session, stage: JourneyStage, rules: list) -> None:
+    """Rules have no identity of their own: rebuilt when (and only when) they differ."""
+    if [rule_to_yaml(r) for r in stage.rules] == rules:
+        return
+    if stage.rules:
+        stage.rules = []  # old rows go before new ones arrive (UNIQUE position)
+        session.flush()
+    stage.rules = [JourneyRule(position=i, conditions=condition_rows(r))
+                   for i, r in enumerate(rules)]
+
+
+def apply_reminders(session: Session, stage: JourneyStage, wanted: list[dict]) -> None:
+    """Reminders are updated in place by position (their deliveries point at them)."""
+    old = list(stage.reminders)
+    make_room(session, stage.reminders, [], old[:len(wanted)])
+    reminders = []
+    for i, rd in enumerate(wanted):
+        r = old[i] if i < len(old) else JourneyReminder(stage=stage)
+        session.add(r)
+        r.position, r.day, r.hour = i, rd["day"], rd["hour"]
+        r.kind, r.text = rd.get("kind", "stage"), rd["text"]
+        r.attachments = _materials(session, rd.get("attachments"))
+        reminders.append(r)
+    stage.reminders = reminders
 
 
 def import_document(session: Session, doc) -> list[Problem]:

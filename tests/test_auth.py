@@ -86,3 +86,14 @@ def test_user_creation_is_audited(app):
     assert row.action == "create" and row.actor == "test"
     assert "password_hash" not in (row.after or {})
     assert row.after["username"] == "ops1"
+
+
+def test_api_errors_are_json_even_for_unknown_urls(app):
+    client = app.test_client()
+    resp = client.get("/api/v1/no-such-thing")
+    assert resp.status_code == 404
+    assert resp.is_json and resp.json["error"] == "not_found"
+    wrong_method = client.delete("/api/v1/whoami")
+    assert wrong_method.status_code == 405 and wrong_method.is_json
+    html = client.get("/no-such-page")
+    assert html.status_code == 404 and not html.is_json

@@ -17,7 +17,7 @@ KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 HHMM_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 TARGET_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "segment", "stages",
-               "churn_status", "members", "department")
+               "churn_status", "members", "departments")
 EARLY_END_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn_status")
 SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn_status",
                 "tiers", "owners", "departments", "added_from", "added_to")
@@ -25,8 +25,21 @@ SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn
 
 @dataclass(frozen=True)
 class Problem:
+    """One thing wrong, at `path`. `template` + `params` let a UI translate the message."""
+
     path: str
-    message: str
+    template: str
+    params: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def message(self) -> str:
+        return self.template.format(**self.params)
+
+    def localized(self, gettext) -> str:
+        """The message through a translator (the admin passes flask_babel.gettext)."""
+        words = {k: gettext(v) if k in ("what", "field") else v
+                 for k, v in self.params.items()}
+        return gettext(self.template).format(**words)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -46,6 +59,18 @@ class Known:
     # key -> the stored SOP's status, kind and target (members/departments included)
     sop_locks: dict[str, dict] = field(default_factory=dict)
     enabled_journeys: set[str] = field(default_factory=set)
+    # key -> the stored journey (config shape) of journeys whose data sync is running
+    syncing_journeys: dict[str, dict] = field(default_factory=dict)
+
+
+def N_(word: str) -> str:
+    """Marks a word for the translation catalogue (it fills a {what} placeholder)."""
+    return word
+
+
+WORDS = (N_("rules"), N_("stages"), N_("conditions"), N_("attachments"), N_("tag"),
+         N_("material"), N_("employee"), N_("department"), N_("stage"), N_("tier"),
+         N_("churn status"), N_("key"), N_("name"), N_("userid"))
 
 
 def join(path: str, part: str | int) -> str:
@@ -83,8 +108,8 @@ class Checker:
         self.known = known
         self.problems: list[Problem] = []
 
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(Problem(path, message))
+    def add(self, path: str, template: str, **params) -> None:
+        self.problems.append(Problem(path, template, params))
 
     def mapping(self, value, path: str, allowed) -> bool:
         if not isinstance(value, dict):
@@ -92,7 +117,7 @@ class Checker:
             return False
         for key in value:
             if key not in allowed:
-                self.add(join(path, str(key)), f"unknown field (allowed: {', '.join(allowed)})")
+                self.add(join(path, str(key)), "unknown field (allowed: {allowed})", allowed=", ".join(allowed))
         return True
 
     def items(self, value, path: str, limit: int | None = None, what: str = "items") -> list:
@@ -102,7 +127,7 @@ class Checker:
             self.add(path, "must be a list")
             return []
         if limit is not None and len(value) > limit:
-            self.add(path, f"at most {limit} {what}")
+            self.add(path, "at most {limit} {what}", limit=limit, what=what)
         return value
 
     def text(self, data: dict, name: str, path: str, required=False, max_len=None) -> None:
@@ -114,7 +139,7 @@ class Checker:
         if not isinstance(value, str):
             self.add(join(path, name), "must be text")
         elif max_len and len(value) > max_len:
-            self.add(join(path, name), f"at most {max_len} characters")
+            self.add(join(path, name), "at most {n} characters", n=max_len)
 
     def integer(self, data: dict, name: str, path: str, low=None, high=None,
                 required=False) -> None:
@@ -126,9 +151,9 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(join(path, name), "must be a whole number")
         elif low is not None and value < low:
-            self.add(join(path, name), f"must be ≥ {low}")
+            self.add(join(path, name), "must be ≥ {n}", n=low)
         elif high is not None and value > high:
-            self.add(join(path, name), f"must be ≤ {high}")
+            self.add(join(path, name), "must be ≤ {n}", n=high)
 
     def boolean(self, data: dict, name: str, path: str) -> None:
         if name in data and not isinstance(data[name], bool):
@@ -140,7 +165,7 @@ class Checker:
             if required:
                 self.add(join(path, name), "is required")
         elif value not in choices:
-            self.add(join(path, name), f"must be one of: {', '.join(choices)}")
+            self.add(join(path, name), "must be one of: {choices}", choices=", ".join(choices))
 
     def key(self, data: dict, name: str, path: str) -> None:
         value = data.get(name)
@@ -155,7 +180,7 @@ class Checker:
             if not isinstance(name, str) or not name.strip():
                 self.add(join(path, i), "must be a non-empty name")
             elif name not in universe:
-                self.add(join(path, i), f"unknown {what} '{name}'")
+                self.add(join(path, i), "unknown {what} '{name}'", what=what, name=name)
 
     def unique(self, rows: list, name: str, path: str) -> None:
         seen: set = set()
@@ -164,7 +189,7 @@ class Checker:
             if value is None:
                 continue
             if value in seen:
-                self.add(join(join(path, i), name), f"duplicate {name} '{value}'")
+                self.add(join(join(path, i), name), "duplicate {field} '{value}'", field=name, value=value)
             seen.add(value)
 
 
@@ -187,19 +212,19 @@ def check_condition_set(c: Checker, cond, path: str, allowed) -> None:
         c.names(as_list(cond["stages"]), join(path, "stages"), c.known.stages, "stage")
     if "churn_status" in cond:
         c.names(as_list(cond["churn_status"]), join(path, "churn_status"), V.CHURN_STATUSES,
-                "churn statuses")
+                "churn status")
     if "tiers" in cond:
         c.names(as_list(cond["tiers"]), join(path, "tiers"), V.TIERS, "tier")
     if "segment" in cond and cond["segment"] is not None:
         if cond["segment"] not in c.known.segments:
-            c.add(join(path, "segment"), f"unknown segment '{cond['segment']}'")
+            c.add(join(path, "segment"), "unknown segment '{name}'", name=cond["segment"])
     if "members" in cond:
         c.names(cond["members"], join(path, "members"), c.known.employees, "employee")
     if "owners" in cond:
         c.names(cond["owners"], join(path, "owners"), c.known.employees, "employee")
     if "departments" in cond:
         c.names(cond["departments"], join(path, "departments"), c.known.departments,
-                "departments")
+                "department")
 
 
 def _attachments(c: Checker, data: dict, path: str) -> None:
@@ -213,7 +238,7 @@ def _attachments(c: Checker, data: dict, path: str) -> None:
 def _text_bytes(c: Checker, data: dict, path: str) -> None:
     text = data.get("text")
     if isinstance(text, str) and len(text.encode("utf-8")) > V.MAX_TEXT_BYTES:
-        c.add(join(path, "text"), f"at most {V.MAX_TEXT_BYTES} bytes")
+        c.add(join(path, "text"), "at most {n} bytes", n=V.MAX_TEXT_BYTES)
 
 
 # --- SOPs ---------------------------------------------------------------------
@@ -248,7 +273,7 @@ def check_step(c: Checker, step, path: str) -> None:
             c.add(join(path, "add_tags"), "a tag step adds or removes at least one tag")
     elif action == "stage":
         if step.get("stage") not in c.known.stages:
-            c.add(join(path, "stage"), f"must be one of: {', '.join(c.known.stages)}")
+            c.add(join(path, "stage"), "must be one of: {choices}", choices=", ".join(c.known.stages))
 
 
 def check_assignee(c: Checker, value, path: str) -> None:
@@ -256,10 +281,11 @@ def check_assignee(c: Checker, value, path: str) -> None:
         return
     if isinstance(value, str) and value.startswith("role:"):
         if value[5:] not in V.ROLES:
-            c.add(path, f"unknown role '{value[5:]}' (one of: {', '.join(V.ROLES)})")
+            c.add(path, "unknown role '{name}' (one of: {choices})", name=value[5:],
+                  choices=", ".join(V.ROLES))
     elif isinstance(value, str) and value.startswith("employee:"):
         if value[9:] not in c.known.employees:
-            c.add(path, f"unknown employee '{value[9:]}'")
+            c.add(path, "unknown employee '{name}'", name=value[9:])
     else:
         c.add(path, "must be 'owner', 'role:<role>' or 'employee:<userid>'")
 
@@ -298,6 +324,7 @@ def check_sop(c: Checker, sop, path: str, kinds: dict[str, str]) -> None:
     check_end(c, sop, "early_end", path, kinds)
     check_end(c, sop, "normal_end", path, kinds)
     check_lock(c, sop, path)
+    check_status_move(c, sop, path)
 
 
 def check_end(c: Checker, sop: dict, which: str, path: str, kinds: dict[str, str]) -> None:
@@ -320,10 +347,10 @@ def check_end(c: Checker, sop: dict, which: str, path: str, kinds: dict[str, str
     if flow_to == sop.get("key"):
         c.add(join(end_path, "flow_to"), "an SOP cannot flow into itself")
     elif flow_to not in kinds:
-        c.add(join(end_path, "flow_to"), f"unknown SOP '{flow_to}'")
+        c.add(join(end_path, "flow_to"), "unknown SOP '{name}'", name=flow_to)
     elif kinds[flow_to] != "nurture":
-        c.add(join(end_path, "flow_to"),
-              f"must be a nurture SOP ('{flow_to}' is {kinds[flow_to]})")
+        c.add(join(end_path, "flow_to"), "must be a nurture SOP ('{name}' is {kind})",
+              name=flow_to, kind=kinds[flow_to])
 
 
 def _target_of(sop: dict) -> dict:
@@ -335,12 +362,29 @@ def check_lock(c: Checker, sop: dict, path: str) -> None:
     stored = c.known.sop_locks.get(sop.get("key"))
     if not stored or stored["status"] in V.EDITABLE_TARGET_STATUSES:
         return
-    why = f"can only change while the SOP is draft or paused (it is {stored['status']})"
+    changed = []
     if "kind" in sop and sop["kind"] != stored["kind"]:
-        c.add(join(path, "kind"), why)
-    if "target" in sop and canonical_target(_target_of(sop)) != canonical_target(
-            stored["target"]):
-        c.add(join(path, "target"), why)
+        changed.append("kind")
+    # no target in the document means an empty one (the importer clears it)
+    if canonical_target(_target_of(sop)) != canonical_target(stored["target"]):
+        changed.append("target")
+    for name in changed:
+        c.add(join(path, name), "can only change while the SOP is draft or paused (it is {status})",
+              status=stored["status"])
+
+
+def check_status_move(c: Checker, sop: dict, path: str) -> None:
+    """Statuses follow the lifecycle; nothing goes back to draft or out of ended."""
+    new = sop.get("status")
+    stored = c.known.sop_locks.get(sop.get("key"))
+    if new is None or new not in V.SOP_STATUSES:
+        return
+    if stored is None:
+        if new == "initializing":
+            c.add(join(path, "status"), "is set by the engine while an SOP starts")
+    elif new != stored["status"] and new not in V.SOP_STATUS_MOVES[stored["status"]]:
+        c.add(join(path, "status"), "cannot go from {old} to {new}", old=stored["status"],
+              new=new)
 
 
 def canonical_target(target: dict) -> dict:
@@ -367,10 +411,11 @@ def check_condition(c: Checker, cond, path: str) -> str | None:
             c.names(value, join(path, "tags_any"), c.known.tags, "tag")
     elif kind == "stage":
         if value not in c.known.stages:
-            c.add(join(path, "stage"), f"must be one of: {', '.join(c.known.stages)}")
+            c.add(join(path, "stage"), "must be one of: {choices}", choices=", ".join(c.known.stages))
     elif kind == "churn_status":
         if value not in V.CHURN_STATUSES:
-            c.add(join(path, "churn_status"), f"must be one of: {', '.join(V.CHURN_STATUSES)}")
+            c.add(join(path, "churn_status"), "must be one of: {choices}",
+                  choices=", ".join(V.CHURN_STATUSES))
     else:
         c.add(join(path, str(kind)), "unknown condition (tags_any, stage or churn_status)")
         return None
@@ -394,12 +439,13 @@ def check_rule(c: Checker, rule, path: str) -> None:
     if not conds:
         c.add(cond_path, "a rule needs at least one condition")
     if len(conds) > V.MAX_CONDITIONS_PER_RULE:
-        c.add(cond_path, f"at most {V.MAX_CONDITIONS_PER_RULE} conditions")
+        c.add(cond_path, "at most {limit} {what}", limit=V.MAX_CONDITIONS_PER_RULE,
+              what="conditions")
     kinds = [check_condition(c, cond, join(cond_path, i) if is_all else cond_path)
              for i, cond in enumerate(conds)]
     for once in ("stage", "churn_status"):
         if kinds.count(once) > 1:
-            c.add(cond_path, f"{once} may appear at most once per rule")
+            c.add(cond_path, "{field} may appear at most once per rule", field=once)
 
 
 def check_reminder(c: Checker, reminder, path: str) -> None:
@@ -435,6 +481,9 @@ def check_journey(c: Checker, journey, path: str) -> None:
         for j, reminder in enumerate(c.items(stage.get("reminders"), join(spath, "reminders"))):
             check_reminder(c, reminder, join(join(spath, "reminders"), j))
     c.unique([s for s in stages if isinstance(s, dict)], "key", join(path, "stages"))
+    stored = c.known.syncing_journeys.get(journey.get("key"))
+    if stored is not None and journey != stored:
+        c.add(path, "cannot be edited while its data sync runs")
 
 
 def check_enabled_limit(c: Checker, journeys: list, path: str) -> None:
@@ -443,8 +492,9 @@ def check_enabled_limit(c: Checker, journeys: list, path: str) -> None:
     enabled = {j.get("key") for j in journeys if isinstance(j, dict) and j.get("enabled")}
     enabled |= c.known.enabled_journeys - keys_here
     if len(enabled) > V.MAX_ENABLED_JOURNEYS:
-        c.add(path, f"at most {V.MAX_ENABLED_JOURNEYS} journeys can be enabled at once "
-                    f"({len(enabled)} would be: {', '.join(sorted(map(str, enabled)))})")
+        c.add(path, "at most {limit} journeys can be enabled at once ({n} would be: {keys})",
+              limit=V.MAX_ENABLED_JOURNEYS, n=len(enabled),
+              keys=", ".join(sorted(map(str, enabled))))
 
 
 # --- settings and catalogues ------------------------------------------------------
@@ -455,7 +505,7 @@ def check_settings(c: Checker, s, path: str) -> None:
         return
     tz = s.get("timezone")
     if tz is not None and (not isinstance(tz, str) or tz not in available_timezones()):
-        c.add(join(path, "timezone"), f"unknown time zone '{tz}'")
+        c.add(join(path, "timezone"), "unknown time zone '{name}'", name=tz)
     quota = s.get("quota")
     qpath = join(path, "quota")
     if quota is not None and c.mapping(
@@ -558,6 +608,7 @@ def widen_known(doc: dict, known: Known) -> Known:
         sop_kinds=known.sop_kinds,
         sop_locks=known.sop_locks,
         enabled_journeys=known.enabled_journeys,
+        syncing_journeys=known.syncing_journeys,
     )
 
 

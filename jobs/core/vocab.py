@@ -18,6 +18,14 @@ MATERIAL_KINDS = ("text", "link", "image", "file", "miniprogram")
 SOP_KINDS = ("new_customer", "nurture", "playbook")
 SOP_STATUSES = ("draft", "initializing", "running", "paused", "ended")
 EDITABLE_TARGET_STATUSES = ("draft", "paused")
+# Where a stored SOP's status may go by configuration; "initializing" is the engine's.
+SOP_STATUS_MOVES = {
+    "draft": ("running", "ended"),
+    "initializing": ("running", "paused", "ended"),
+    "running": ("paused", "ended"),
+    "paused": ("running", "ended"),
+    "ended": (),
+}
 STEP_ACTIONS = ("message", "task", "tag", "stage")
 EVENT_TYPES = (
     "customer_added", "customer_updated", "owner_changed", "customer_lost",

@@ -9,8 +9,8 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 STAMP="$VENV/.installed"
 
-if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
-    # Missing, or half-made (no pip): (re)create it.
+if [[ ! -x "$VENV/bin/pip" ]]; then
+    # Missing, or half-made (venv without ensurepip leaves no pip): (re)create it.
     if ! "$PYTHON" -m venv --clear "$VENV"; then
         # Debian ships venv's ensurepip in a separate package.
         echo "==> python3 -m venv failed; installing python3-venv with apt-get"

