@@ -8,7 +8,7 @@ SUPPORT := tests/support
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-k login -x'
 PYTEST_ARGS ?=
 
-.PHONY: venv browser test test-sqlite test-postgres demo clean
+.PHONY: venv browser test test-sqlite test-postgres screenshots demo clean
 
 venv:
 	@PYTHON=$(PYTHON) bash $(SUPPORT)/ensure_venv.sh
@@ -28,9 +28,14 @@ test-sqlite: venv browser
 test-postgres: venv browser
 	@bash $(SUPPORT)/run_suite.sh postgres $(PYTEST_ARGS)
 
+# docs/screenshots/*.png from the demo data, through the real browser.
+screenshots: venv browser
+	SOP_SCREENSHOTS=1 SOP_REQUIRE_BROWSER=1 .venv/bin/python -m pytest tests/test_browser.py -k screenshots
+
 demo: venv
 	bash deploy/demo.sh
 
-# Runtime state only; the virtualenv stays.
+# Runtime state only (a running demo is stopped first); the virtualenv stays.
 clean:
+	@if [ -f var/supervisord.pid ]; then bash deploy/demo.sh stop || true; fi
 	rm -rf var instance

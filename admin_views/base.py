@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from flask import abort, has_request_context, redirect, request, url_for
+from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import BaseForm, Select2TagsField, Select2Widget, rules
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
@@ -66,7 +67,7 @@ class SecuredModelView(ModelView):
     action_disallowed_list: list[str] = []
 
     def __init__(self, model, name=None, category=None, endpoint=None, **kwargs):
-        super().__init__(model, db.session, name=name, category=category,
+        super().__init__(model, db, name=name, category=category,
                          endpoint=endpoint, **kwargs)
 
     # --- access ---------------------------------------------------------
@@ -168,8 +169,6 @@ class JsonKeyMixin:
     Without `json_key` the field reads and writes its own column as usual.
     """
 
-    empty = None  # what a blank value is stored as in a column of its own
-
     def __init__(self, *args, json_key: tuple[str, str] | None = None, **kwargs):
         self.json_key = json_key
         super().__init__(*args, **kwargs)
@@ -179,7 +178,8 @@ class JsonKeyMixin:
         self.process(None, (getattr(obj, column) or {}).get(key))
 
     def stored_value(self):
-        return self.empty if _blank(self.data) else self.data
+        """What is written: a blank value is stored as None."""
+        return None if _blank(self.data) else self.data
 
     def populate_obj(self, obj, name):
         if not self.json_key:
@@ -190,7 +190,7 @@ class JsonKeyMixin:
         if _blank(self.data):
             values.pop(key, None)
         else:
-            values[key] = self.data
+            values[key] = self.stored_value()
         setattr(obj, column, values)
 
 
@@ -198,7 +198,6 @@ class NameListField(JsonKeyMixin, SelectMultipleField):
     """Several names picked from `choices` (tags, stages, statuses); data is a list."""
 
     widget = Select2Widget(multiple=True)
-    empty: list = []
 
     def stored_value(self):
         return list(self.data or [])
@@ -210,8 +209,6 @@ class NameListField(JsonKeyMixin, SelectMultipleField):
 
 class FreeNamesField(JsonKeyMixin, Select2TagsField):
     """Free-text names typed as tags (e.g. customer sources); data is a list."""
-
-    empty: list = []
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("save_as_list", True)
@@ -321,24 +318,29 @@ def _fields_for(form, tokens: list, spec: dict) -> list:
     return []
 
 
-def attach_problems(form, problems, spec: dict) -> list:
-    """Put each problem's message on the form field its path names (see `Inline`).
+def problem_text(problem) -> str:
+    """The message in the user's language (the rules keep a template and its params)."""
+    localized = getattr(problem, "localized", None)
+    return localized(gettext) if localized else problem.message
+
+
+def show_problems(form, problems, spec: dict) -> None:
+    """Put each problem's message on the form field its path names; flash the rest.
 
     `spec` mirrors the config shape: a name maps to a form field name, a nested
-    dict, an `Inline`, or a callable(form) -> fields; "" is the field for the
-    mapping itself. Returns the problems no field was found for.
+    dict, an `Inline` (a list shown as an inline list field), or a callable(form)
+    returning fields; "" names the field for the mapping itself.
     """
-    unmatched = []
     for problem in problems:
-        tokens = [(i, n) for i, n in PATH_TOKENS.findall(problem.path)]
+        tokens = PATH_TOKENS.findall(problem.path)
         fields = _fields_for(form, tokens, spec) if tokens else []
         for field in fields:
             if not isinstance(field.errors, list):
                 field.errors = list(field.errors)
-            field.errors.append(problem.message)
+            field.errors.append(problem_text(problem))
         if not fields:
-            unmatched.append(problem)
-    return unmatched
+            where = f"{problem.path}: " if problem.path else ""
+            flash(where + problem_text(problem), "error")
 
 
 def compact(d: dict) -> dict:

@@ -13,7 +13,7 @@ from wtforms.validators import ValidationError
 
 from admin_views.base import (
     CsrfRule, Inline, NameChoiceField, NameListField, ReadOnlyField, Renumbering,
-    SecuredModelView, attach_problems, compact, live_entries,
+    SecuredModelView, show_problems, compact, live_entries,
 )
 from admin_views.sops import CHURN_LABELS, CONFIG_ROLES, lifecycle_stages, tag_names
 from jobs.core.config_rules import validate_journey
@@ -224,8 +224,7 @@ class JourneyView(SecuredModelView):
         from seed.config_io import known_from_db
 
         problems = validate_journey(config, known_from_db(db.session))
-        for problem in attach_problems(form, problems, JOURNEY_FIELDS):
-            flash(str(problem), "error")
+        show_problems(form, problems, JOURNEY_FIELDS)
         db.session.rollback()  # reading the rules may have touched the session
         return not problems
 

@@ -1,18 +1,43 @@
-"""The list of screens, in menu order; who sees which is declared on each view."""
+"""The list of screens, in menu order. Who may open, write and see which rows is
+declared on each view (`roles`, `write_roles`, `scope`); a menu entry shows only
+for the roles that may open it.
+
+    admin    everything
+    ops      SOPs, journeys, SOP versions, tags, segments, materials; customers read-only
+    manager  customers and employees of their own department, read-only
+    sales    own customers, read-only except the bulk tag actions
+    service  customers without money columns, read-only
+    finance  orders, read-only
+"""
 from flask_babel import lazy_gettext as _l
 
 
 def all_views():
+    from admin_views.catalog import MaterialView, SegmentView, TagView
+    from admin_views.customers import CustomerView, OrderView
     from admin_views.journeys import JourneyView
+    from admin_views.org import DepartmentView, EmployeeView, UserView
     from admin_views.sops import SopView
     from admin_views.system import AuditLogView, SettingsView, SopVersionView
-    from models import AuditLog, Journey, Settings, Sop, SopVersion
+    from models import (
+        AuditLog, Customer, Department, Employee, Journey, Material, Order, Segment, Settings,
+        Sop, SopVersion, Tag, User,
+    )
 
-    sop, system = _l("SOP"), _l("System")
+    sop, customers, content = _l("SOP"), _l("Customers"), _l("Content")
+    org, system = _l("Organisation"), _l("System")
     return [
         SopView(Sop, _l("SOPs"), category=sop, endpoint="sops"),
         JourneyView(Journey, _l("Journeys"), category=sop, endpoint="journeys"),
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
+        CustomerView(Customer, _l("Customers"), category=customers, endpoint="customers"),
+        OrderView(Order, _l("Orders"), category=customers, endpoint="orders"),
+        TagView(Tag, _l("Tags"), category=content, endpoint="tags"),
+        SegmentView(Segment, _l("Segments"), category=content, endpoint="segments"),
+        MaterialView(Material, _l("Materials"), category=content, endpoint="materials"),
+        DepartmentView(Department, _l("Departments"), category=org, endpoint="departments"),
+        EmployeeView(Employee, _l("Employees"), category=org, endpoint="employees"),
+        UserView(User, _l("Users"), category=org, endpoint="users"),
         SettingsView(Settings, _l("Settings"), category=system, endpoint="settings"),
         AuditLogView(AuditLog, _l("Audit log"), category=system, endpoint="audit_log"),
     ]

@@ -6,7 +6,7 @@ the field its path names (`steps[1].day` -> the day of the second step).
 """
 from __future__ import annotations
 
-from flask import flash, url_for
+from flask import url_for
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import rules
 from flask_admin.model.form import InlineFormAdmin
@@ -19,8 +19,9 @@ from wtforms.validators import ValidationError
 
 from admin_views.base import (
     CsrfRule, Inline, NameChoiceField, NameListField, FreeNamesField, ReadOnlyField, Renumbering,
-    SecuredModelView, attach_problems, compact, live_entries,
+    SecuredModelView, show_problems, compact, live_entries,
 )
+from admin_views.system import pretty_json
 from jobs.core import vocab as V
 from jobs.core.config_rules import canonical_target, parse_at, validate_sop
 from models import Department, Employee, Material, Segment, Settings, Sop, SopStep, Tag, db
@@ -108,6 +109,21 @@ def step_to_config(f) -> dict:
         "deadline_hours": f.task_deadline_hours.data, "add_tags": f.add_tags.data,
         "remove_tags": f.remove_tags.data, "stage": f.stage.data,
     }) | {"day": f.day.data}
+
+
+SOP_FIELDS = {
+    "key": "key", "name": "name", "kind": "kind", "description": "description",
+    "priority": "priority", "trigger": "trigger_event",
+    "entry_window_hours": "entry_window_hours", "conversion_days": "conversion_days",
+    "holdout_percent": "holdout_percent",
+    "batch": {"size": "batch_size", "interval_minutes": "batch_interval_minutes"},
+    "target": TARGET_FIELDS,
+    "steps": Inline("steps", STEP_FIELDS),
+    "early_end": {"when": {"tags_any": "early_end_tags_any", "stages": "early_end_stages",
+                           "churn_status": "early_end_churn_status", "": "early_end_tags_any"},
+                  "add_tags": "early_end_add_tags", "flow_to": "early_end_flow_to"},
+    "normal_end": {"add_tags": "normal_end_add_tags", "flow_to": "normal_end_flow_to"},
+}
 
 
 def target_of(form) -> dict:
@@ -200,7 +216,10 @@ class SopView(SecuredModelView):
                            "conversion_days", "holdout_percent", "steps", "early_end_when",
                            "early_end_add_tags", "early_end_flow_to", "normal_end_add_tags",
                            "normal_end_flow_to", "version", "updated_at")
-    column_formatters_detail = {"version": version_link}
+    column_formatters_detail = {"version": version_link, "target": pretty_json,
+                                "early_end_when": pretty_json,
+                                "early_end_add_tags": pretty_json,
+                                "normal_end_add_tags": pretty_json}
 
     form_columns = (
         "key", "name", "kind", "status", "description", "priority",
@@ -292,24 +311,10 @@ class SopView(SecuredModelView):
         known = known_from_db(db.session)
         problems = validate_sop(sop_to_config(form), known)
         stored = known.sop_locks.get(form._obj.key) if form._obj is not None else None
-        spec = {
-            "key": "key", "name": "name", "kind": "kind", "description": "description",
-            "priority": "priority", "trigger": "trigger_event",
-            "entry_window_hours": "entry_window_hours", "conversion_days": "conversion_days",
-            "holdout_percent": "holdout_percent",
-            "batch": {"size": "batch_size", "interval_minutes": "batch_interval_minutes"},
-            "target": TARGET_FIELDS | {
-                "": lambda f: changed_target_fields(f, stored["target"] if stored else {})},
-            "steps": Inline("steps", STEP_FIELDS),
-            "early_end": {"when": {"tags_any": "early_end_tags_any",
-                                   "stages": "early_end_stages",
-                                   "churn_status": "early_end_churn_status",
-                                   "": "early_end_tags_any"},
-                          "add_tags": "early_end_add_tags", "flow_to": "early_end_flow_to"},
-            "normal_end": {"add_tags": "normal_end_add_tags", "flow_to": "normal_end_flow_to"},
-        }
-        for problem in attach_problems(form, problems, spec):
-            flash(str(problem), "error")
+        # a lock on the target names the target fields that were changed
+        spec = SOP_FIELDS | {"target": TARGET_FIELDS | {
+            "": lambda f: changed_target_fields(f, stored["target"] if stored else {})}}
+        show_problems(form, problems, spec)
         db.session.rollback()  # reading the rules may have touched the session
         return not problems
 

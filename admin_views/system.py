@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import yaml
-from flask import flash, redirect, url_for
+from flask import redirect, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from flask_babel import lazy_gettext as _l
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from wtforms import PasswordField
 
 from admin_views.base import (
-    FreeNamesField, LazyOptions, NameChoiceField, SecuredModelView, attach_problems, compact,
+    FreeNamesField, LazyOptions, NameChoiceField, SecuredModelView, show_problems, compact,
 )
 from jobs.core import vocab as V
 from jobs.core.config_rules import Checker, Known, check_settings
@@ -138,8 +138,7 @@ class SettingsView(SecuredModelView):
             return True
         checker = Checker(Known())
         check_settings(checker, settings_to_config(form), "")
-        for problem in attach_problems(form, checker.problems, SETTINGS_FIELDS):
-            flash(str(problem), "error")
+        show_problems(form, checker.problems, SETTINGS_FIELDS)
         return not checker.problems
 
 

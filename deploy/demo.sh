@@ -44,8 +44,12 @@ stop() {
   fi
   local pid
   pid="$(cat "$PIDFILE")"
+  if ! ctl shutdown >/dev/null 2>&1; then
+    echo "no supervisord answers on var/supervisor.sock; removing the stale $PIDFILE"
+    rm -f "$PIDFILE"
+    return 0
+  fi
   echo "stopping supervisord (pid $pid); workers finish their current job first"
-  ctl shutdown >/dev/null
   while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
   echo "stopped"
 }
@@ -53,12 +57,12 @@ stop() {
 # Wait until the login page answers and a worker has registered with Redis.
 wait_ready() {
   "$VENV/bin/python" - "$SOP_BIND" <<'PY'
-import sys, time, urllib.request
+import os, sys, time, urllib.request
 from redis import Redis
 from rq import Worker
 
 url, deadline = f"http://{sys.argv[1]}/login", time.monotonic() + 60
-conn = Redis.from_url(__import__("os").environ["REDIS_URL"])
+conn = Redis.from_url(os.environ["REDIS_URL"])
 while time.monotonic() < deadline:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -83,7 +87,7 @@ case "$command" in
   *) usage ;;
 esac
 
-stop >/dev/null  # a restart picks up new code and environment
+if running; then stop; fi  # a restart picks up new code and environment
 flask db upgrade
 flask seed demo
 

@@ -50,6 +50,12 @@ def load_config(session: Session) -> None:
     from seed.config_io import import_document
 
     doc = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
+    # The file gives a new SOP its first status; a re-run leaves alone an SOP that
+    # has since been paused or ended (ended cannot go back to running anyway).
+    existing = set(session.scalars(select(Sop.key)))
+    for sop in doc["sops"]:
+        if sop["key"] in existing:
+            sop.pop("status", None)
     problems = import_document(session, doc)
     if problems:
         raise DemoError("seed/demo.yaml: " + "; ".join(map(str, problems)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -40,8 +40,8 @@ OWNER_WEIGHT = {"sales": 6, "manager": 2, "service": 1, "ops": 1}
 @dataclass
 class PlannedCustomer:
     row: dict
-    tags: list[tuple[str, datetime]] = field(default_factory=list)
-    orders: list[dict] = field(default_factory=list)
+    tags: list[tuple[str, datetime]]  # (tag name, when it was added)
+    orders: list[dict]
 
 
 def external_id(i: int) -> str:
@@ -82,47 +82,55 @@ class Planner:
         enterprise = rng.random() < 0.35
         added = now - timedelta(seconds=rng.randint(600, int(WINDOW.total_seconds()) - 600))
         source = weighted(rng, SOURCES)
+        name, industry, value = self._identity(city, enterprise)
+        orders = self._orders(i, added, enterprise)
+        if orders:
+            stage = "忠实" if len(orders) >= 3 else "付费"
+        else:
+            stage = "潜在" if rng.random() < 0.6 else "新客户"
+        churn = "lost" if rng.random() < 0.06 else "normal"
+        review, reason = self._review(added)
+        tier = tier_of(value, self.settings.tier_high_threshold,
+                       self.settings.tier_potential_threshold)
+        row = {
+            "external_id": external_id(i), "name": name,
+            "customer_type": "enterprise" if enterprise else "individual",
+            "industry": industry,
+            "phone": f"1{rng.choice((38, 39, 58, 86, 77))}{rng.randint(0, 10**8 - 1):08d}",
+            "address": f"{city}市{rng.choice(ROADS)}{rng.randint(1, 999)}号",
+            "source": source, "owner_id": owner.id, "added_at": added,
+            "lifecycle_stage": stage, "churn_status": churn, "annual_value": value,
+            "tier": tier, "review_status": review, "review_reason": reason,
+            "last_interaction_at": between(rng, added, now),
+            "last_purchase_at": orders[-1]["placed_at"] if orders else None,
+            "created_at": added, "updated_at": now,
+        }
+        tags = [(tag, between(rng, added, now))
+                for tag in self._tags(source, enterprise, len(orders), stage, tier)]
+        return PlannedCustomer(row=row, tags=tags, orders=orders)
+
+    def _identity(self, city: str, enterprise: bool) -> tuple[str, str | None, Decimal]:
+        """Name, industry and annual value (companies buy far more than people)."""
+        rng = self.rng
         if enterprise:
             industry = rng.choice(list(INDUSTRIES))
             name = f"{city}{rng.choice(BRANDS)}{INDUSTRIES[industry]}有限公司"
             bucket = rng.random()
-            value = (rng.randint(500, 3000) if bucket < 0.12 else
-                     rng.randint(100, 499) if bucket < 0.45 else rng.randint(5, 99)) * 1000
-        else:
-            industry = None
-            name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
-            value = rng.randint(100, 300) * 1000 if rng.random() < 0.03 else rng.randint(0, 60) * 500
-        n_orders = rng.choices((0, 1, 2, 3, 4, 5), weights=(40, 30, 15, 9, 4, 2))[0]
-        orders = sorted(between(rng, added, now) for _ in range(n_orders))
-        amount_range = (5_000, 300_000) if enterprise else (99, 3_000)
-        planned = PlannedCustomer(row={})
-        for k, placed in enumerate(orders):
-            planned.orders.append({"order_id": f"DEMO-{i:05d}-{k}", "placed_at": placed,
-                                   "amount": Decimal(rng.randint(*amount_range))})
-        if n_orders == 0:
-            stage = "潜在" if rng.random() < 0.6 else "新客户"
-        else:
-            stage = "忠实" if n_orders >= 3 else "付费"
-        churn = "lost" if rng.random() < 0.06 else "normal"
-        review, reason = self._review(added)
-        annual = Decimal(value)
-        tier = tier_of(annual, self.settings.tier_high_threshold,
-                       self.settings.tier_potential_threshold)
-        planned.row = {
-            "external_id": external_id(i), "name": name,
-            "customer_type": "enterprise" if enterprise else "individual",
-            "industry": industry, "phone": f"1{rng.choice((38, 39, 58, 86, 77))}{rng.randint(0, 10**8 - 1):08d}",
-            "address": f"{city}市{rng.choice(ROADS)}{rng.randint(1, 999)}号",
-            "source": source, "owner_id": owner.id, "added_at": added,
-            "lifecycle_stage": stage, "churn_status": churn, "annual_value": annual,
-            "tier": tier, "review_status": review, "review_reason": reason,
-            "last_interaction_at": between(rng, added, now),
-            "last_purchase_at": orders[-1] if orders else None,
-            "created_at": added, "updated_at": now,
-        }
-        planned.tags = [(tag, between(rng, added, now))
-                        for tag in self._tags(source, enterprise, n_orders, stage, tier)]
-        return planned
+            thousands = (rng.randint(500, 3000) if bucket < 0.12 else
+                         rng.randint(100, 499) if bucket < 0.45 else rng.randint(5, 99))
+            return name, industry, Decimal(thousands * 1000)
+        name = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
+        value = rng.randint(100, 300) * 1000 if rng.random() < 0.03 else rng.randint(0, 60) * 500
+        return name, None, Decimal(value)
+
+    def _orders(self, i: int, added: datetime, enterprise: bool) -> list[dict]:
+        """0-5 orders between the add and now, oldest first."""
+        rng = self.rng
+        count = rng.choices((0, 1, 2, 3, 4, 5), weights=(40, 30, 15, 9, 4, 2))[0]
+        times = sorted(between(rng, added, self.now) for _ in range(count))
+        low, high = (5_000, 300_000) if enterprise else (99, 3_000)
+        return [{"order_id": f"DEMO-{i:05d}-{k}", "placed_at": placed,
+                 "amount": Decimal(rng.randint(low, high))} for k, placed in enumerate(times)]
 
     def _review(self, added: datetime) -> tuple[str, str | None]:
         roll = self.rng.random()

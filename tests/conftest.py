@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,18 @@ from models import Employee, Department, User, db  # noqa: E402
 from models.audit import acting_as  # noqa: E402
 
 PASSWORD = "correct horse battery"
+
+
+class FreshClient(FlaskClient):
+    """A test client whose requests each start with an empty `g`.
+
+    Tests hold an app context open, and Flask reuses it for requests, so `g` (the
+    signed-in user, the locale) would leak from one request, or client, to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        g.__dict__.clear()
+        return super().open(*args, **kwargs)
 
 
 def _database_url(tmp: Path) -> str:
@@ -51,6 +65,7 @@ def app(tmp_path_factory, redis_url):
         "REDIS_URL": redis_url,
         "UPLOAD_FOLDER": str(tmp / "uploads"),
     })
+    application.test_client_class = FreshClient
     with application.app_context():
         db.drop_all()
         db.create_all()

@@ -1,4 +1,5 @@
 """The journey form: nested stages / rules / conditions, limits from the shared rules."""
+import pytest
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
@@ -8,7 +9,14 @@ from models import (
 )
 from models.audit import acting_as
 from tests.conftest import csrf_token_from, post_form
-from tests.test_admin_support import field_errors, flashed_errors
+from tests.test_admin_support import field_errors, flashed_errors, signed_in
+
+
+@pytest.fixture
+def admin_client(app, admin_user):
+    """conftest's admin client, but each request with a fresh `g`, in English."""
+    return signed_in(app, "admin")
+
 
 NEW = "/admin/journeys/new/"
 

@@ -1,10 +1,18 @@
 """The SOP form: the shared config rules show on the fields, and a good save is versioned."""
+import pytest
 from sqlalchemy import func, select
 
 from models import AuditLog, Material, Sop, SopStep, SopVersion, Tag, db
 from models.audit import acting_as
 from tests.conftest import post_form
-from tests.test_admin_support import field_errors, flashed_errors
+from tests.test_admin_support import field_errors, flashed_errors, signed_in
+
+
+@pytest.fixture
+def admin_client(app, admin_user):
+    """conftest's admin client, but each request with a fresh `g`, in English."""
+    return signed_in(app, "admin")
+
 
 NEW = "/admin/sops/new/"
 

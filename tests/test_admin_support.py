@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
 
@@ -74,8 +75,34 @@ def flashed_errors(html: str) -> list[str]:
             if n.tag == "div" and "alert" in n.classes and "alert-danger" in n.classes]
 
 
-def menu_labels(html: str) -> set[str]:
-    """Every link text of the top navigation bar (categories and screens)."""
+def menu_links(html: str) -> set[str]:
+    """The screens linked from the menu (the first navbar list), as URL paths."""
     root = parse(html)
     nav = next(n for n in root.walk() if n.tag == "ul" and "navbar-nav" in n.classes)
-    return {n.all_text().strip() for n in nav.walk() if n.tag == "a"}
+    return {n.attrs["href"] for n in nav.walk()
+            if n.tag == "a" and n.attrs.get("href", "").startswith("/admin/")}
+
+
+def english(client):
+    """Switch the session to English, so messages compare with their msgids."""
+    client.get("/lang/en")
+    return client
+
+
+def fresh_client(app):
+    """Another client (conftest's FreshClient starts every request with an empty `g`)."""
+    return app.test_client()
+
+
+def admin_view(app, endpoint: str):
+    return next(v for v in app.extensions["admin"][0]._views
+                if getattr(v, "endpoint", None) == endpoint)
+
+
+def signed_in(app, username: str):
+    """A fresh client signed in as `username`, showing the admin in English."""
+    from tests.conftest import login
+
+    client = fresh_client(app)
+    login(client, username)
+    return english(client)

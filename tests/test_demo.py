@@ -42,9 +42,13 @@ def test_demo_twice_gives_the_same_counts(app, seeded):
                                                         "complaint"}
     assert list(db.session.scalars(select(Journey.key))) == ["dental"]
 
+    # ops ended an SOP in the meantime: the re-run keeps that status (and does not fail)
+    db.session.scalar(select(Sop).where(Sop.key == "complaint")).status = "ended"
+    db.session.commit()
     second = app.test_cli_runner().invoke(args=["seed", "demo"])
     assert second.exit_code == 0, second.output
     db.session.expire_all()
+    assert db.session.scalar(select(Sop.status).where(Sop.key == "complaint")) == "ended"
     after = snapshot()
     # Re-importing the configuration is audited row by row; everything else is unchanged.
     assert {k: v for k, v in after.items() if k != "AuditLog"} == \

@@ -11,16 +11,15 @@ from sqlalchemy import func, select
 from models import AuditLog, db
 from tests.conftest import csrf_token_from
 
-# Admin rules that must exist once the screens are in (index, list, create,
-# edit, details, delete, action, export... per screen); a walk that finds fewer
-# is not walking the real admin.
-MIN_ADMIN_RULES = 10
+# Flask-Admin gives each screen 9 rules (list, new, edit, details, delete,
+# action, export, ajax lookup/update); 13 screens + the home page make 118.
+# A walk that finds fewer is not walking the real admin.
+MIN_ADMIN_RULES = 100
 MIN_API_RULES = 1
 
 VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 DUMMY_BY_CONVERTER = {"int": "1", "float": "1.0", "path": "x/y", "uuid":
                       "00000000-0000-0000-0000-000000000001"}
-WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def concrete_path(rule) -> str:
@@ -43,29 +42,21 @@ def assert_redirects_to_login(resp, path: str, method: str) -> None:
 
 def test_every_admin_url_sends_anonymous_visitors_to_login(app, client):
     rules = rules_under(app, "/admin")
-    walked = 0
+    assert len(rules) >= MIN_ADMIN_RULES, f"only {len(rules)} admin rules: {rules}"
+    # Writes carry a valid CSRF token: it must not be enough without a login.
     csrf = csrf_token_from(client.get("/login").get_data(as_text=True))
     for rule in rules:
         path = concrete_path(rule)
-        if "GET" in rule.methods:
-            assert_redirects_to_login(client.get(path), path, "GET")
-        else:
-            # POST-only (delete, actions): a valid CSRF token must not be enough.
-            method = next(m for m in WRITE_METHODS if m in rule.methods)
-            resp = client.open(path, method=method, data={"csrf_token": csrf})
-            assert_redirects_to_login(resp, path, method)
-        walked += 1
-    assert walked >= MIN_ADMIN_RULES, f"only {walked} admin rules: {[r.rule for r in rules]}"
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            data = None if method == "GET" else {"csrf_token": csrf}
+            assert_redirects_to_login(client.open(path, method=method, data=data),
+                                      path, method)
 
 
-def test_every_registered_screen_is_part_of_the_walk(app):
-    """Each Flask-Admin view's index is among the rules walked above."""
-    walked = {rule.endpoint for rule in rules_under(app, "/admin")}
-    admin = app.extensions["admin"][0]
-    for view in admin._views:
-        if getattr(view, "url", "").startswith("/admin"):
-            assert f"{view.endpoint}.index" in walked or f"{view.endpoint}.index_view" \
-                in walked, view.endpoint
+def test_every_screen_is_mounted_under_admin(app):
+    """The walk above covers a screen only if its URL is under /admin."""
+    views = app.extensions["admin"][0]._views
+    assert [v.endpoint for v in views if not v.url.startswith("/admin")] == []
 
 
 def test_every_api_url_answers_401_json_without_a_token(app, client):

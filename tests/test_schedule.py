@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 from rq.cron import CronJob, CronScheduler
 
 from jobs import schedule
 from jobs.maintenance import HEARTBEAT_KEY, heartbeat, last_heartbeat
-from jobs.queues import (
-    MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, AppWorker, redis_connection,
-)
+from jobs.queues import MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, AppWorker, redis_connection
+from jobs.queues import queue as job_queue
 from jobs.schedule import PERIODIC_JOBS, PeriodicJob
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +66,7 @@ def test_rq_cron_loads_every_job_with_its_options(redis_url):
 def _enqueue_heartbeat(app):
     conn = redis_connection(app)
     conn.delete(HEARTBEAT_KEY)
-    queue = Queue(MAINTENANCE_QUEUE, connection=conn)
+    queue = job_queue(app, MAINTENANCE_QUEUE)
     queue.empty()
     declared = next(j for j in PERIODIC_JOBS if j.name == "heartbeat")
     cron_job = CronJob(queue_name=declared.queue, func=declared.function(),
@@ -109,6 +108,11 @@ def test_heartbeat_fails_when_the_database_is_unreachable(tmp_path, redis_url):
     with broken.app_context(), pytest.raises(Exception):
         heartbeat()
     assert conn.get(HEARTBEAT_KEY) is None
+
+
+def test_only_declared_queues_exist(app):
+    with pytest.raises(ValueError, match="unknown queue 'mail'"):
+        job_queue(app, "mail")
 
 
 def test_redis_connection_is_cached_and_falls_back_to_embedded_redis(tmp_path):

@@ -1,0 +1,303 @@
+"""Customers and orders: big lists, rows filtered by role, bulk tagging.
+
+Sales see their own customers, managers their department's, service everyone's
+but no money; finance sees orders only.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, redirect, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import (
+    BaseSQLAFilter, DateBetweenFilter, FilterEqual, FilterLike, IntEqualFilter,
+)
+from flask_babel import lazy_gettext as _l, ngettext
+from flask_login import current_user
+from sqlalchemy import delete, false, insert, select
+from sqlalchemy.orm import joinedload, selectinload
+from wtforms import HiddenField
+
+from admin_views.base import CsrfForm, LazyOptions, NameChoiceField, SecuredModelView
+from admin_views.sops import CHURN_LABELS, lifecycle_stages, tag_names
+from models import AuditLog, Customer, CustomerTag, Employee, Order, Settings, Tag, TagChange, db
+from models.audit import current_actor
+from models.base import utcnow
+
+TIER_LABELS = {"high": _l("High"), "potential": _l("Potential"), "normal": _l("Normal")}
+REVIEW_LABELS = {"pending": _l("Pending review"), "activated": _l("Activated"),
+                 "rejected": _l("Rejected")}
+TYPE_LABELS = {"enterprise": _l("Enterprise"), "individual": _l("Individual")}
+
+
+# --- rows the current user may see ------------------------------------------------
+def own_employee_id() -> int | None:
+    return current_user.employee_id
+
+
+def own_department_id() -> int | None:
+    employee = current_user.employee
+    return employee.department_id if employee is not None else None
+
+
+def customers_in_scope(query):
+    """Sales: own customers; manager: customers owned in their department; others: all."""
+    role = current_user.role
+    if role == "sales":
+        mine = own_employee_id()
+        return query.filter(Customer.owner_id == mine if mine else false())
+    if role == "manager":
+        department = own_department_id()
+        if department is None:
+            return query.filter(false())
+        staff = select(Employee.id).where(Employee.department_id == department)
+        return query.filter(Customer.owner_id.in_(staff))
+    return query
+
+
+# --- filters ------------------------------------------------------------------------
+def local_zone() -> ZoneInfo:
+    row = db.session.get(Settings, 1)
+    return ZoneInfo(row.timezone if row else current_app.config["SOP_TIMEZONE"])
+
+
+class LocalDaysFilter(DateBetweenFilter):
+    """Between two local dates, both included (the column holds aware UTC times)."""
+
+    def apply(self, query, value, alias=None):
+        start, end = value
+        zone = local_zone()
+        since = datetime.combine(start, time(), zone)
+        until = datetime.combine(end + timedelta(days=1), time(), zone)
+        column = self.get_column(alias)
+        return query.filter(column >= since, column < until)
+
+
+class HasTagFilter(BaseSQLAFilter):
+    """Customers carrying the tag (a subquery on customer_tags: no duplicate rows)."""
+
+    def apply(self, query, value, alias=None):
+        tagged = select(CustomerTag.customer_id).join(Tag).where(Tag.name == value)
+        return query.filter(Customer.id.in_(tagged))
+
+    def operation(self):
+        return _l("has")
+
+
+def employee_options():
+    """Owners to filter by: only those whose customers the user may see."""
+    query = select(Employee).order_by(Employee.name)
+    if current_user.role == "manager":
+        query = query.where(Employee.department_id == own_department_id())
+    elif current_user.role == "sales":
+        query = query.where(Employee.id == own_employee_id())
+    return [(str(e.id), str(e)) for e in db.session.scalars(query)]
+
+
+def source_options():
+    return [(s, s) for s in db.session.scalars(
+        select(Customer.source).where(Customer.source.is_not(None)).distinct()
+        .order_by(Customer.source).limit(200))]
+
+
+def labelled(labels: dict):
+    return lambda view, context, model, name: labels.get(getattr(model, name),
+                                                         getattr(model, name))
+
+
+def tag_names_of(view, context, model, name) -> str:
+    return ", ".join(tag.name for tag in model.tags)  # a plain str: the template escapes it
+
+
+# --- bulk tagging ------------------------------------------------------------------
+def tag_customers(session, customer_ids: list[int], tag: Tag, adding: bool) -> int:
+    """Add (or remove) `tag` for these customers by hand; returns how many changed.
+
+    Writes the customer tag rows, one TagChange each (source 'manual') and one
+    audit row per customer with its tags before and after.
+    """
+    current: dict[int, list[str]] = defaultdict(list)
+    for customer_id, name in session.execute(
+            select(CustomerTag.customer_id, Tag.name).join(Tag)
+            .where(CustomerTag.customer_id.in_(customer_ids)).order_by(Tag.name)):
+        current[customer_id].append(name)
+    changing = [cid for cid in customer_ids if (tag.name in current[cid]) != adding]
+    if not changing:
+        return 0
+    now, verb = utcnow(), ("added" if adding else "removed")
+    if adding:
+        session.execute(insert(CustomerTag), [
+            {"customer_id": cid, "tag_id": tag.id, "added_at": now, "source": "manual"}
+            for cid in changing])
+    else:
+        session.execute(delete(CustomerTag).where(CustomerTag.tag_id == tag.id,
+                                                  CustomerTag.customer_id.in_(changing)))
+    session.execute(insert(TagChange), [
+        {"customer_id": cid, "tag_id": tag.id, "action": verb, "source": "manual", "at": now}
+        for cid in changing])
+    after = {cid: sorted(set(current[cid]) | {tag.name}) if adding
+             else [n for n in current[cid] if n != tag.name] for cid in changing}
+    session.execute(insert(AuditLog), [
+        {"at": now, "actor": current_actor(), "action": "update", "object_type": "Customer",
+         "object_id": cid, "summary": f"tag {tag.name} {verb} by hand",
+         "before": {"tags": current[cid]}, "after": {"tags": after[cid]}}
+        for cid in changing])
+    return len(changing)
+
+
+class TagActionForm(CsrfForm):
+    """Second step of the bulk tag actions: which tag, for the rows picked on the list."""
+
+    tag = NameChoiceField(_l("Tag"), choices=tag_names, blank=False)
+    ids = HiddenField()
+    mode = HiddenField()
+
+
+# --- screens ---------------------------------------------------------------------------
+class CustomerView(SecuredModelView):
+    roles = ("admin", "ops", "manager", "sales", "service")
+    write_roles = ("admin",)
+    tag_roles = ("admin", "ops", "manager", "sales")  # bulk tag actions
+    money_columns = ("annual_value",)
+    money_roles = ("admin", "ops", "manager", "sales")  # service sees no money
+
+    simple_list_pager = True  # no COUNT(*) over a big table
+    column_auto_select_related = False  # get_query loads owners and tags itself
+    column_list = ("name", "external_id", "source", "owner", "lifecycle_stage", "churn_status",
+                   "tier", "annual_value", "review_status", "added_at", "tags")
+    column_details_list = ("name", "external_id", "customer_type", "industry", "phone",
+                           "address", "source", "owner", "added_at", "lifecycle_stage",
+                           "churn_status", "annual_value", "tier", "review_status",
+                           "review_reason", "last_interaction_at", "last_purchase_at", "tags")
+    column_labels = {
+        "name": _l("Name"), "external_id": _l("External ID"), "source": _l("Source"),
+        "owner": _l("Owner"), "lifecycle_stage": _l("Lifecycle stage"),
+        "churn_status": _l("Churn status"), "tier": _l("Tier"),
+        "annual_value": _l("Annual value"), "review_status": _l("Review"),
+        "added_at": _l("Added"), "tags": _l("Tags"), "customer_type": _l("Type"),
+        "industry": _l("Industry"), "phone": _l("Phone"), "address": _l("Address"),
+        "review_reason": _l("Review note"), "last_interaction_at": _l("Last interaction"),
+        "last_purchase_at": _l("Last purchase"),
+    }
+    column_sortable_list = ("name", "added_at", "lifecycle_stage", "tier")
+    column_default_sort = ("added_at", True)
+    column_searchable_list = ("name", "external_id", "phone")
+    column_filters = (
+        FilterEqual(Customer.source, _l("Source"), options=LazyOptions(source_options)),
+        HasTagFilter(Customer.id, _l("Tag"), options=LazyOptions(
+            lambda: [(n, n) for n in tag_names()])),
+        FilterEqual(Customer.lifecycle_stage, _l("Lifecycle stage"),
+                    options=LazyOptions(lambda: [(s, s) for s in lifecycle_stages()])),
+        IntEqualFilter(Customer.owner_id, _l("Owner"), options=LazyOptions(employee_options)),
+        FilterEqual(Customer.tier, _l("Tier"), options=list(TIER_LABELS.items())),
+        FilterEqual(Customer.churn_status, _l("Churn status"),
+                    options=list(CHURN_LABELS.items())),
+        FilterEqual(Customer.review_status, _l("Review"), options=list(REVIEW_LABELS.items())),
+        LocalDaysFilter(Customer.added_at, _l("Added")),
+        FilterLike(Customer.industry, _l("Industry")),
+    )
+    column_formatters = {
+        "tags": tag_names_of, "tier": labelled(TIER_LABELS),
+        "churn_status": labelled(CHURN_LABELS), "review_status": labelled(REVIEW_LABELS),
+        "customer_type": labelled(TYPE_LABELS),
+    }
+    column_formatters_detail = column_formatters
+
+    form_columns = ("external_id", "name", "customer_type", "industry", "phone", "address",
+                    "source", "owner", "lifecycle_stage", "churn_status", "annual_value",
+                    "tier", "review_status", "review_reason")
+    form_ajax_refs = {"owner": {"fields": ("name", "userid"), "page_size": 20}}
+    form_overrides = {"lifecycle_stage": NameChoiceField}
+    form_args = {"lifecycle_stage": {"choices": lifecycle_stages}}
+    form_choices = {"customer_type": list(TYPE_LABELS.items()),
+                    "churn_status": list(CHURN_LABELS.items()),
+                    "tier": list(TIER_LABELS.items()),
+                    "review_status": list(REVIEW_LABELS.items())}
+
+    # money columns leave the list and the details for roles that may not see them
+    @property
+    def _list_columns(self):
+        return self._without_money(self.__dict__["_all_list_columns"])
+
+    @_list_columns.setter
+    def _list_columns(self, value):
+        self.__dict__["_all_list_columns"] = value
+
+    @property
+    def _details_columns(self):
+        return self._without_money(self.__dict__["_all_details_columns"])
+
+    @_details_columns.setter
+    def _details_columns(self, value):
+        self.__dict__["_all_details_columns"] = value
+
+    def _without_money(self, columns):
+        if self._may(self.money_roles):
+            return columns
+        return [(name, label) for name, label in columns if name not in self.money_columns]
+
+    def scope(self, query):
+        return customers_in_scope(query)
+
+    def get_query(self):
+        return super().get_query().options(joinedload(Customer.owner),
+                                           selectinload(Customer.tags))
+
+    # --- bulk tags: pick rows on the list, then the tag --------------------------------
+    def is_action_allowed(self, name: str) -> bool:
+        if name in ("add_tag", "remove_tag"):
+            return self._may(self.tag_roles)
+        return super().is_action_allowed(name)
+
+    def _ask_for_tag(self, ids, mode: str):
+        form = TagActionForm(formdata=None, ids=",".join(ids), mode=mode)
+        return self.render("admin/customer_tag_action.html", form=form, count=len(ids),
+                           adding=mode == "add")
+
+    @action("add_tag", _l("Add a tag"))
+    def action_add_tag(self, ids):
+        return self._ask_for_tag(ids, "add")
+
+    @action("remove_tag", _l("Remove a tag"))
+    def action_remove_tag(self, ids):
+        return self._ask_for_tag(ids, "remove")
+
+    @expose("/tags/", methods=("POST",))
+    def tag_view(self):
+        if not self.is_action_allowed("add_tag"):
+            return self.inaccessible_callback("tag_view")
+        form = TagActionForm(request.form)
+        if not form.validate() or form.mode.data not in ("add", "remove"):
+            flash(_l("Nothing was changed: pick a tag."), "error")
+            return redirect(self.get_url(".index_view"))
+        wanted = [int(i) for i in form.ids.data.split(",") if i.strip().isdigit()]
+        visible = self.get_query().with_entities(Customer.id).filter(Customer.id.in_(wanted))
+        ids = [row.id for row in visible]  # only rows this user may see
+        tag = db.session.scalar(select(Tag).where(Tag.name == form.tag.data))
+        changed = tag_customers(db.session, ids, tag, adding=form.mode.data == "add")
+        db.session.commit()
+        flash(ngettext("Tag changed for %(num)d customer.", "Tag changed for %(num)d customers.",
+                       changed), "success")
+        return redirect(self.get_url(".index_view"))
+
+
+class OrderView(SecuredModelView):
+    """Orders carry amounts: finance and admin only, read-only."""
+
+    roles = ("admin", "finance")
+    write_roles = ()
+    simple_list_pager = True
+    column_list = ("order_id", "customer", "amount", "placed_at")
+    column_labels = {"order_id": _l("Order"), "customer": _l("Customer"),
+                     "amount": _l("Amount"), "placed_at": _l("Placed")}
+    column_searchable_list = ("order_id",)
+    column_sortable_list = ("placed_at", "amount")
+    column_default_sort = ("placed_at", True)
+    column_filters = (LocalDaysFilter(Order.placed_at, _l("Placed")),)
+
+    def get_query(self):
+        return super().get_query().options(joinedload(Order.customer))
+

@@ -1,0 +1,99 @@
+"""Organisation: departments, employees (WeCom members) and the users who log in."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import false
+from wtforms import PasswordField
+from wtforms.validators import Length, Optional
+
+from admin_views.base import NameChoiceField, SecuredModelView
+from jobs.core import vocab as V
+from models import Department, Employee, db
+
+ROLE_LABELS = {"admin": _l("Administrator"), "ops": _l("Operations"), "manager": _l("Manager"),
+               "sales": _l("Sales"), "service": _l("Customer service"),
+               "finance": _l("Finance")}
+
+
+class DepartmentView(SecuredModelView):
+    roles = ("admin",)
+    write_roles = ("admin",)
+    column_list = ("name",)
+    column_labels = {"name": _l("Name"), "employees": _l("Employees")}
+    column_searchable_list = ("name",)
+    form_columns = ("name",)
+
+
+class EmployeeView(SecuredModelView):
+    """Admin keeps the staff list; a manager reads their own department's."""
+
+    roles = ("admin", "manager")
+    write_roles = ("admin",)
+    column_list = ("userid", "name", "department", "role", "active")
+    column_labels = {"userid": _l("WeCom userid"), "name": _l("Name"),
+                     "department": _l("Department"), "role": _l("Role"), "active": _l("Active")}
+    column_searchable_list = ("userid", "name")
+    column_sortable_list = ("userid", "name")
+    column_filters = ("active",)
+    column_formatters = {"role": lambda v, c, m, n: ROLE_LABELS.get(m.role, m.role)}
+    form_columns = ("userid", "name", "department", "role", "active")
+    form_choices = {"role": [(r, ROLE_LABELS[r]) for r in V.EMPLOYEE_ROLES]}
+    form_args = {"department": {"query_factory": lambda: db.session.query(Department)
+                                .order_by(Department.name)}}
+
+    def scope(self, query):
+        if current_user.role != "manager":
+            return query
+        employee = current_user.employee
+        if employee is None or employee.department_id is None:
+            return query.filter(false())
+        return query.filter(Employee.department_id == employee.department_id)
+
+
+class NewPasswordField(PasswordField):
+    """Write-only: never shows the stored hash; blank leaves the password as it is."""
+
+    def process_data(self, value):
+        self.data = ""
+
+    def populate_obj(self, obj, name):
+        if self.data:
+            obj.set_password(self.data)
+
+
+class UserView(SecuredModelView):
+    roles = ("admin",)
+    write_roles = ("admin",)
+    column_list = ("username", "role", "employee", "active", "created_at")
+    column_details_list = ("username", "role", "employee", "active", "locale", "created_at")
+    column_labels = {"username": _l("Username"), "role": _l("Role"),
+                     "employee": _l("Employee"), "active": _l("Active"),
+                     "created_at": _l("Created"), "locale": _l("Language"),
+                     "password": _l("Password")}
+    column_searchable_list = ("username",)
+    column_filters = ("role", "active")
+    column_formatters = {"role": lambda v, c, m, n: ROLE_LABELS.get(m.role, m.role)}
+    form_columns = ("username", "password", "role", "employee", "active")
+    form_extra_fields = {"password": NewPasswordField(
+        _l("Password"), validators=[Optional(), Length(min=8, max=200)],
+        description=_l("At least 8 characters; leave blank to keep the current one."))}
+    form_overrides = {"role": NameChoiceField}
+    form_args = {"role": {"choices": list(ROLE_LABELS.items()), "blank": False},
+                 "employee": {"query_factory": lambda: db.session.query(Employee)
+                              .order_by(Employee.userid)}}
+    form_widget_args = {"password": {"autocomplete": "new-password"}}
+
+    def validate_form(self, form) -> bool:
+        if not super().validate_form(form):
+            return False
+        if self.is_model_form(form) and form._obj is None and not form.password.data:
+            form.password.errors.append(str(_l("A new user needs a password.")))
+            return False
+        return True
+
+    def on_model_delete(self, model) -> None:
+        from wtforms.validators import ValidationError
+
+        if model.id == current_user.id:
+            raise ValidationError(str(_l("You cannot delete your own login.")))

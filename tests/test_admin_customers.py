@@ -1,0 +1,269 @@
+"""Who sees which screens and which rows; customer lists, escaping and bulk tagging."""
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from models import AuditLog, Customer, CustomerTag, Order, Tag, TagChange, db
+from models.audit import acting_as
+from tests.conftest import csrf_token_from, login, make_employee, make_user
+from tests.test_admin_support import admin_view, english, fresh_client, menu_links, parse
+
+SCREENS = {
+    "sops": "/admin/sops/", "journeys": "/admin/journeys/",
+    "sop_versions": "/admin/sop_versions/", "customers": "/admin/customers/",
+    "orders": "/admin/orders/", "tags": "/admin/tags/", "segments": "/admin/segments/",
+    "materials": "/admin/materials/", "departments": "/admin/departments/",
+    "employees": "/admin/employees/", "users": "/admin/users/", "settings": "/admin/settings/",
+    "audit_log": "/admin/audit_log/",
+}
+MENU = {
+    "admin": set(SCREENS),
+    "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers"},
+    "manager": {"customers", "employees"},
+    "sales": {"customers"},
+    "service": {"customers"},
+    "finance": {"orders"},
+}
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def org():
+    """Two sales in 华东 (zhang, li), one in 华北 (wang), a 华东 manager; a customer each."""
+    with acting_as("test"):
+        staff = {"zhang": make_employee("zhang", "华东"), "li": make_employee("li", "华东"),
+                 "wang": make_employee("wang", "华北"),
+                 "boss": make_employee("boss", "华东", role="manager")}
+        customers = {name: Customer(external_id=f"ext-{name}", name=f"Customer of {name}",
+                                    owner=emp, annual_value=Decimal("123456.78"))
+                     for name, emp in staff.items() if name != "boss"}
+        db.session.add_all(customers.values())
+        db.session.add(Tag(name="vip"))
+        db.session.commit()
+    return staff, customers
+
+
+def client_for(app, role, employee=None):
+    make_user(role, role, employee)
+    client = fresh_client(app)
+    login(client, role)
+    return english(client)
+
+
+def rows(html: str) -> set[str]:
+    """External ids shown in the list table."""
+    return {cell.all_text().strip() for cell in parse(html).walk()
+            if cell.tag == "td" and "col-external_id" in cell.classes}
+
+
+@pytest.mark.parametrize("role", sorted(MENU))
+def test_each_role_sees_only_its_menu_and_gets_403_elsewhere(app, role):
+    client = client_for(app, role)
+    html = client.get("/admin/").get_data(as_text=True)
+    allowed = MENU[role]
+    assert menu_links(html) == {"/admin/"} | {SCREENS[s] for s in allowed}
+    for screen, url in SCREENS.items():
+        status = client.get(url).status_code
+        if screen in allowed:
+            assert status in (200, 302), f"{role} cannot open {url}"
+        else:
+            assert status == 403, f"{role} opened {url} ({status})"
+
+
+def test_sales_sees_only_own_customers(app, org):
+    staff, customers = org
+    client = client_for(app, "sales", staff["zhang"])
+    html = client.get("/admin/customers/").get_data(as_text=True)
+    assert rows(html) == {"ext-zhang"}
+    other = customers["li"]
+    assert client.get(f"/admin/customers/details/?id={other.id}").status_code == 404
+    assert client.get(f"/admin/customers/details/?id={customers['zhang'].id}").status_code \
+        == 200
+
+
+def test_sales_without_employee_link_sees_nothing(app, org):
+    client = client_for(app, "sales")
+    assert rows(client.get("/admin/customers/").get_data(as_text=True)) == set()
+
+
+def test_manager_sees_own_department_customers_and_staff(app, org):
+    staff, _ = org
+    client = client_for(app, "manager", staff["boss"])
+    assert rows(client.get("/admin/customers/").get_data(as_text=True)) == {"ext-zhang",
+                                                                            "ext-li"}
+    employees = client.get("/admin/employees/").get_data(as_text=True)
+    assert "zhang" in employees and "wang" not in employees
+    assert client.get(f"/admin/employees/details/?id={staff['wang'].id}").status_code == 404
+    # read-only: the edit form is not offered and a forged save changes nothing
+    assert client.get(f"/admin/employees/edit/?id={staff['li'].id}").status_code == 302
+    token = csrf_token_from(employees)
+    client.post(f"/admin/employees/edit/?id={staff['li'].id}",
+                data={"userid": "li", "name": "Hacked", "csrf_token": token})
+    db.session.expire_all()
+    assert staff["li"].name == "Li"
+
+
+def test_service_sees_everyone_but_no_money(app, org):
+    _, customers = org
+    client = client_for(app, "service")
+    html = client.get("/admin/customers/").get_data(as_text=True)
+    assert rows(html) == {"ext-zhang", "ext-li", "ext-wang"}
+    details = client.get(f"/admin/customers/details/?id={customers['li'].id}")
+    for page in (html, details.get_data(as_text=True)):
+        assert "Annual value" not in page and "annual_value" not in page
+        assert "123456.78" not in page and "123,456" not in page
+    admin = client_for(app, "admin")
+    assert "Annual value" in admin.get("/admin/customers/").get_data(as_text=True)
+
+
+def test_ops_reads_customers_but_cannot_create_them(app, org):
+    client = client_for(app, "ops")
+    assert client.get("/admin/customers/").status_code == 200
+    assert client.get("/admin/customers/new/").status_code == 302
+    token = csrf_token_from(client.get("/admin/customers/").get_data(as_text=True))
+    client.post("/admin/customers/new/", data={"external_id": "x", "name": "x",
+                                               "csrf_token": token})
+    assert db.session.scalar(select(func.count(Customer.id))) == 3
+
+
+def test_customer_name_with_script_is_escaped_on_list_and_details(app, org):
+    _, customers = org
+    with acting_as("test"):
+        customers["zhang"].name = XSS
+        db.session.commit()
+    client = client_for(app, "admin")
+    for url in ("/admin/customers/", f"/admin/customers/details/?id={customers['zhang'].id}"):
+        html = client.get(url).get_data(as_text=True)
+        assert XSS not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_tags_column_is_escaped(app, org):
+    _, customers = org
+    with acting_as("test"):
+        tag = Tag(name=XSS)
+        db.session.add(tag)
+        db.session.flush()
+        db.session.add(CustomerTag(customer_id=customers["zhang"].id, tag_id=tag.id))
+        db.session.commit()
+    html = client_for(app, "admin").get("/admin/customers/").get_data(as_text=True)
+    assert XSS not in html and "&lt;script&gt;" in html
+
+
+def run_tag_action(client, action: str, ids, tag: str):
+    """Pick rows on the list with a bulk action, then name the tag on the next page."""
+    token = csrf_token_from(client.get("/admin/customers/").get_data(as_text=True))
+    page = client.post("/admin/customers/action/", data={
+        "action": action, "rowid": [str(i) for i in ids], "csrf_token": token})
+    assert page.status_code == 200, page.status_code
+    form = parse(page.get_data(as_text=True))
+    hidden = {n.attrs["name"]: n.attrs.get("value", "") for n in form.walk()
+              if n.tag == "input" and n.attrs.get("type") == "hidden"}
+    return client.post("/admin/customers/tags/", data=hidden | {"tag": tag})
+
+
+def test_bulk_tag_actions_add_and_remove_with_history_and_audit(app, org):
+    staff, customers = org
+    client = client_for(app, "sales", staff["zhang"])
+    own, foreign = customers["zhang"], customers["wang"]
+    resp = run_tag_action(client, "add_tag", [own.id, foreign.id], "vip")
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert [t.name for t in db.session.get(Customer, own.id).tags] == ["vip"]
+    assert db.session.get(Customer, foreign.id).tags == []  # outside the user's rows
+    change = db.session.scalar(select(TagChange))
+    assert (change.customer_id, change.action, change.source) == (own.id, "added", "manual")
+    link = db.session.scalar(select(CustomerTag))
+    assert link.source == "manual"
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.object_type == "Customer",
+                                                     AuditLog.actor == "sales"))
+    assert audit.object_id == own.id and audit.before == {"tags": []} \
+        and audit.after == {"tags": ["vip"]}
+
+    run_tag_action(client, "add_tag", [own.id], "vip")  # already tagged: no new history
+    assert db.session.scalar(select(func.count(TagChange.id))) == 1
+    run_tag_action(client, "remove_tag", [own.id], "vip")
+    db.session.expire_all()
+    assert db.session.get(Customer, own.id).tags == []
+    assert [c.action for c in db.session.scalars(select(TagChange).order_by(TagChange.id))] \
+        == ["added", "removed"]
+
+
+def test_service_cannot_tag_customers(app, org):
+    _, customers = org
+    client = client_for(app, "service")
+    token = csrf_token_from(client.get("/admin/customers/").get_data(as_text=True))
+    ids = str(customers["li"].id)
+    client.post("/admin/customers/action/", data={"action": "add_tag", "rowid": ids,
+                                                  "csrf_token": token})
+    resp = client.post("/admin/customers/tags/", data={"ids": ids, "mode": "add",
+                                                       "tag": "vip", "csrf_token": token})
+    assert resp.status_code == 403
+    assert db.session.scalar(select(func.count()).select_from(CustomerTag)) == 0
+
+
+def test_tag_filter_and_search(app, org):
+    _, customers = org
+    with acting_as("test"):
+        vip = db.session.scalar(select(Tag))
+        db.session.add(CustomerTag(customer_id=customers["li"].id, tag_id=vip.id))
+        db.session.commit()
+    client = client_for(app, "admin")
+    view = admin_view(app, "customers")
+    index = next(i for i, f in enumerate(view._filters) if type(f).__name__ == "HasTagFilter")
+    tagged = client.get(f"/admin/customers/?flt0_{index}=vip").get_data(as_text=True)
+    assert rows(tagged) == {"ext-li"}
+    found = client.get("/admin/customers/?search=ext-wang").get_data(as_text=True)
+    assert rows(found) == {"ext-wang"}
+
+
+def test_orders_are_for_finance_and_admin_only(app, org):
+    _, customers = org
+    with acting_as("test"):
+        db.session.add(Order(order_id="o-1", customer=customers["li"], amount=Decimal("88.50")))
+        db.session.commit()
+    finance = client_for(app, "finance")
+    html = finance.get("/admin/orders/").get_data(as_text=True)
+    assert "o-1" in html and "88.50" in html
+    assert finance.get("/admin/orders/new/").status_code == 302  # read-only
+    assert finance.get("/admin/customers/").status_code == 403
+    for role in ("sales", "service"):
+        assert client_for(app, role).get("/admin/orders/").status_code == 403
+
+
+def test_added_filter_uses_local_days(app, org):
+    from datetime import datetime, timezone
+
+    _, customers = org
+    with acting_as("test"):  # 00:30 and 23:30 in Shanghai, on either side of midnight
+        customers["zhang"].added_at = datetime(2025, 3, 1, 16, 30, tzinfo=timezone.utc)
+        customers["li"].added_at = datetime(2025, 3, 1, 15, 30, tzinfo=timezone.utc)
+        db.session.commit()
+    view = admin_view(app, "customers")
+    index = next(i for i, f in enumerate(view._filters) if f.column is Customer.added_at)
+    client = client_for(app, "admin")
+    html = client.get(f"/admin/customers/?flt0_{index}=2025-03-02+to+2025-03-02")
+    assert rows(html.get_data(as_text=True)) == {"ext-zhang"}
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_every_screen_renders_for_admin(app, org, screen):
+    """List, create, details and edit pages render (no template or query errors)."""
+    staff, customers = org
+    with acting_as("test"):
+        db.session.add(Order(order_id="o-1", customer=customers["li"], amount=Decimal("1")))
+        db.session.commit()
+    client = client_for(app, "admin")
+    listing = client.get(SCREENS[screen], follow_redirects=True)
+    assert listing.status_code == 200
+    view = admin_view(app, screen)
+    row = db.session.scalar(select(view.model).limit(1))
+    urls = [f"{SCREENS[screen]}new/"]
+    if row is not None:
+        urls += [f"{SCREENS[screen]}details/?id={row.id}", f"{SCREENS[screen]}edit/?id={row.id}"]
+    for url in urls:
+        resp = client.get(url)
+        assert resp.status_code in (200, 302), f"{url}: {resp.status_code}"
+        if resp.status_code == 302:  # a screen without that page sends back to its list
+            assert resp.location.split("?")[0].endswith(SCREENS[screen]), url
