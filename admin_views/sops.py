@@ -192,10 +192,10 @@ class SopView(SecuredModelView):
         "entry_window_hours": _l("Entry window (hours)"), "batch_size": _l("Batch size"),
         "batch_interval_minutes": _l("Batch interval (minutes)"),
         "conversion_days": _l("Conversion window (days)"),
-        "holdout_percent": _l("Holdout (% of entrants never messaged)"),
+        "holdout_percent": _l("Holdout (percent of entrants never messaged)"),
         "early_end_add_tags": _l("Then add tags"), "early_end_flow_to": _l("Then flow to"),
         "normal_end_add_tags": _l("Then add tags"), "normal_end_flow_to": _l("Then flow to"),
-        "steps": _l("Step"),
+        "steps": _l("Step"), "target": _l("Target"), "early_end_when": _l("Early end when"),
     }
     column_sortable_list = ("key", "name", "kind", "status", "priority", "updated_at")
     column_default_sort = ("priority", True)

@@ -6,7 +6,7 @@ import json
 import yaml
 from flask import redirect, url_for
 from flask_admin import expose
-from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
+from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFilter
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
@@ -192,6 +192,6 @@ class SopVersionView(SecuredModelView):
     column_default_sort = ("id", True)
     column_sortable_list = ("version", "created_at")
     # the SOP list links here with flt0_0=<sop id>: keep this filter first
-    column_filters = (FilterEqual(SopVersion.sop_id, _l("SOP"),
+    column_filters = (IntEqualFilter(SopVersion.sop_id, _l("SOP"),
                                   options=LazyOptions(sop_options)),)
     column_formatters_detail = {"diff": preformatted, "snapshot": snapshot_yaml}

@@ -136,3 +136,6 @@ class JourneyReminder(db.Model):
     stage: Mapped[JourneyStage] = relationship(back_populates="reminders")
     attachments: Mapped[list[Material]] = relationship(
         secondary=reminder_attachments, order_by=Material.key)
+
+    def __str__(self) -> str:
+        return f"day {self.day} {self.hour:02d}:00 {self.text[:40] if self.text else ''}"

@@ -162,3 +162,59 @@ def admin_user():
 def admin_client(client, admin_user):
     login(client, "admin")
     return client
+
+
+# --- real browser (tests marked `browser`; helpers in tests/support/browser.py) ---
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The session app on a free loopback port, served from a background thread."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, through playwright's sync API.
+
+    Module-scoped on purpose: while it runs, playwright's event loop counts as
+    running in this thread, which would break a later test's asyncio.run() or
+    sync_playwright(); so it is stopped after each browser module.
+    """
+    from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, browser_unavailable
+
+    if not os.access(CHROMIUM, os.X_OK):
+        browser_unavailable(f"{CHROMIUM} is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("the playwright package is not installed")
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=CHROMIUM_ARGS)
+    except Exception as exc:  # a broken install must say why, not hang
+        playwright.stop()
+        browser_unavailable(f"{CHROMIUM} did not start: {exc}")
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser profile (no cookies carried over) pointed at the live server."""
+    from tests.support.browser import TIMEOUT_MS
+
+    context = browser.new_context(base_url=live_server, viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
