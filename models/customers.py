@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint,
+    JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
