@@ -82,7 +82,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     from models import db, User
     from models.audit import install_audit, set_actor
+    from models.base import enforce_sqlite_foreign_keys
 
+    enforce_sqlite_foreign_keys()
     db.init_app(app)
     Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
             compare_type=True)

@@ -12,7 +12,6 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from models import User, db
-from models.audit import acting_as
 
 auth_bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -52,12 +51,9 @@ def logout():
 
 @auth_bp.route("/lang/<code>")
 def set_language(code: str):
+    """Kept in the session only: a GET link must not write to the database."""
     if code in ("zh", "en"):
         session["lang"] = code
-        if current_user.is_authenticated and current_user.locale != code:
-            with acting_as(current_user.username):
-                current_user.locale = code
-                db.session.commit()
     return redirect(safe_next(request.referrer and urlsplit(request.referrer).path))
 
 

@@ -83,6 +83,12 @@ def _values(obj, which: str) -> dict:
     return out
 
 
+def _changed_hidden(obj) -> list[str]:
+    """Secret columns that changed: recorded as changed, never with their values."""
+    return [name for name in getattr(obj, "__audit_hidden__", ())
+            if get_history(obj, name).has_changes()]
+
+
 def _changed(obj) -> bool:
     state = inspect(obj)
     return any(state.attrs[a.key].history.has_changes()
@@ -103,10 +109,11 @@ def _audit_after_flush(session: Session, flush_context) -> None:
             after = None if action == "delete" else _values(obj, "new")
             if action == "update":  # keep only what changed; a no-op is not a write
                 keys = [k for k in after if before.get(k) != after.get(k)]
-                if not keys:
+                secret = _changed_hidden(obj)
+                if not keys and not secret:
                     continue
-                before = {k: before[k] for k in keys}
-                after = {k: after[k] for k in keys}
+                before = {k: before[k] for k in keys} | {k: "(hidden)" for k in secret}
+                after = {k: after[k] for k in keys} | {k: "(changed)" for k in secret}
             rows.append({
                 "at": utcnow(), "actor": actor, "action": action,
                 "object_type": type(obj).__name__,

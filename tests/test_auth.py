@@ -1,7 +1,9 @@
 """Login, logout, CSRF and the API's bearer tokens."""
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from models import ApiToken, AuditLog, User, db
+from models.audit import acting_as
 from tests.conftest import PASSWORD, csrf_token_from, login, make_user
 
 
@@ -97,3 +99,38 @@ def test_api_errors_are_json_even_for_unknown_urls(app):
     assert wrong_method.status_code == 405 and wrong_method.is_json
     html = client.get("/no-such-page")
     assert html.status_code == 404 and not html.is_json
+
+
+def test_password_change_is_audited_without_the_hash(app):
+    user = make_user("ops1", "ops")
+    with acting_as("boss"):
+        user.set_password("another long password")
+        db.session.commit()
+    row = db.session.scalars(select(AuditLog).where(AuditLog.actor == "boss")).one()
+    assert row.action == "update"
+    assert row.before == {"password_hash": "(hidden)"}
+    assert row.after == {"password_hash": "(changed)"}
+
+
+def test_language_switch_writes_nothing(client):
+    make_user("ops1", "ops")
+    login(client, "ops1")
+    before = db.session.scalar(select(func.count()).select_from(AuditLog))
+    assert client.get("/lang/en").status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(AuditLog)) == before
+    assert "Sign out" in client.get("/admin/").get_data(as_text=True)
+
+
+def test_sqlite_and_postgresql_both_enforce_foreign_keys(app):
+    from sqlalchemy.exc import IntegrityError
+
+    from models import Customer
+    from tests.conftest import make_employee
+
+    owner = make_employee("lina")
+    db.session.add(Customer(external_id="c1", name="客户", owner=owner))
+    db.session.commit()
+    db.session.delete(owner)
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()

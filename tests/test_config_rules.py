@@ -553,3 +553,20 @@ def test_validate_journey_counts_stored_enabled_journeys():
         "enabled: at most 3 journeys can be enabled at once (4 would be: a, b, c, d)"]
     assert validate_journey(a_journey("d", enabled=False), k) == []
     assert validate_journey(a_journey("a", enabled=True), k) == []
+
+
+# --- materials: uploaded files stay inside the upload folder ------------------------------
+@pytest.mark.parametrize("name", ["../victim.txt", "/etc/passwd", "a\\b", ".env", 7])
+def test_material_file_must_be_a_bare_file_name(name):
+    doc = {"materials": [{"key": "f", "kind": "file", "title": "价目表", "file": name}]}
+    assert problems_of(doc) == [
+        "materials[0].file: must be a file name inside the upload folder (no path)"]
+
+
+def test_material_urls_are_web_addresses_except_mini_program_pages():
+    assert problems_of({"materials": [
+        {"key": "a", "kind": "link", "title": "A", "url": "javascript:alert(1)"},
+        {"key": "b", "kind": "miniprogram", "title": "B", "url": "pages/coupon?id=7"},
+        {"key": "c", "kind": "text", "title": "C", "content": ["not", "text"]},
+    ]}) == ["materials[0].url: must start with http:// or https://",
+            "materials[2].content: must be text"]

@@ -83,10 +83,23 @@ def check_material(c: Checker, m, path: str) -> None:
     c.choice(m, "kind", path, V.MATERIAL_KINDS, required=True)
     c.text(m, "title", path, required=True, max_len=200)
     kind = m.get("kind")
-    if kind == "text":
-        c.text(m, "content", path, required=True)
-    elif kind == "link" or (kind in ("image", "file", "miniprogram") and not m.get("file")):
-        c.text(m, "url", path, required=True, max_len=500)
+    c.text(m, "content", path, required=kind == "text")
+    c.text(m, "url", path, max_len=500, required=kind == "link" or (
+        kind in ("image", "file", "miniprogram") and not m.get("file")))
+    url = m.get("url")
+    web = kind in ("link", "image", "file")  # a mini-program card holds a page path
+    if web and isinstance(url, str) and url and not url.startswith(("http://", "https://")):
+        c.add(join(path, "url"), "must start with http:// or https://")
+    check_upload_name(c, m.get("file"), join(path, "file"))
+
+
+def check_upload_name(c: Checker, name, path: str) -> None:
+    """An uploaded file is named inside the upload folder: a bare file name, no path."""
+    if name is None:
+        return
+    if not isinstance(name, str) or not name or len(name) > 300 or name.startswith(".") \
+            or any(ch in name for ch in "/\\\0") or name in (".", ".."):
+        c.add(path, "must be a file name inside the upload folder (no path)")
 
 
 def check_segment(c: Checker, seg, path: str) -> None:
