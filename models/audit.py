@@ -124,6 +124,14 @@ def _audit_after_flush(session: Session, flush_context) -> None:
         session.connection().execute(insert(AuditLog.__table__), rows)
 
 
+def audit_bulk(session: Session, object_type: str, summary: str, counts: dict) -> None:
+    """One audit row for a set-based write that bypasses the per-row listener."""
+    session.execute(insert(AuditLog.__table__), [{
+        "at": utcnow(), "actor": current_actor(), "action": "create",
+        "object_type": object_type, "object_id": None, "summary": summary[:200],
+        "before": None, "after": counts}])
+
+
 def install_audit() -> None:
     """Attach the listener once per process (idempotent)."""
     if not event.contains(Session, "after_flush", _audit_after_flush):

@@ -11,13 +11,13 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import (
-    AuditLog, Customer, Department, Employee, Journey, Order, Sop, Tag, User,
+    Customer, Department, Employee, Journey, Order, Sop, Tag, User,
 )
-from models.audit import acting_as
+from models.audit import acting_as, audit_bulk
 from models.base import utcnow
 from seed.demo_customers import insert_demo_customers
 
@@ -96,11 +96,9 @@ def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
             inserted = insert_demo_customers(session, now)
             if inserted["customers"]:
                 # Bulk inserts bypass the per-row audit listener: one row says what they wrote.
-                session.execute(insert(AuditLog), [{
-                    "at": now, "actor": "seed", "action": "create", "object_type": "Customer",
-                    "object_id": None, "after": inserted,
-                    "summary": "demo seed: {customers} customers, {orders} orders, "
-                               "{tags} customer tags (bulk insert)".format(**inserted)}])
+                audit_bulk(session, "Customer", "demo seed: {customers} customers, {orders} "
+                           "orders, {tags} customer tags (bulk insert)".format(**inserted),
+                           inserted)
             session.commit()
     except Exception:
         session.rollback()

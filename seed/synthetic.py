@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from jobs.core.vocab import DEFAULT_LIFECYCLE_STAGES
 from models import Customer, Employee, Settings, Tag
+from models.audit import audit_bulk
 from models.base import utcnow
 
 SOURCES = ("线上广告", "行业展会", "渠道活码", "老客推荐", "官网")
@@ -113,6 +114,8 @@ def make_customers(session: Session, count: int, *, prefix: str = "syn",
                 SELECT id, {tag_case}, added_at, 'import' FROM customers
                 WHERE id > :before AND external_id LIKE :pattern"""),
                 {**tag_params, "before": before, "pattern": f"{prefix}-%"})
+        audit_bulk(session, "Customer", f"synthetic customers {prefix}-{lo}..{prefix}-{hi - 1}"
+                   " (bulk insert)", {"customers": hi - lo, "tagged": bool(tag_ids)})
         session.commit()
         made += hi - lo
     return made
