@@ -77,7 +77,7 @@ class StepInline(InlineFormAdmin):
                         .order_by(Material.key)},
         "task_title": {"label": _l("Task title")},
         "task_assignee": {"label": _l("Task assignee"),
-                          "description": _l("owner, role:<role> or employee:<userid>")},
+                          "description": _l("owner, role:ROLE or employee:USERID")},
         "task_deadline_hours": {"label": _l("Task deadline (hours)")},
         "add_tags": {"label": _l("Add tags"), "choices": tag_names},
         "remove_tags": {"label": _l("Remove tags"), "choices": tag_names},

@@ -60,7 +60,7 @@ def N_(word: str) -> str:
 
 WORDS = (N_("rules"), N_("stages"), N_("conditions"), N_("attachments"), N_("tag"),
          N_("material"), N_("employee"), N_("department"), N_("stage"), N_("tier"),
-         N_("churn status"), N_("key"), N_("name"), N_("userid"))
+         N_("churn status"), N_("churn_status"), N_("key"), N_("name"), N_("userid"))
 
 
 def join(path: str, part: str | int) -> str:
