@@ -11,22 +11,21 @@ from datetime import date
 
 from flask import current_app
 from flask_admin.form import FileUploadField, rules
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from flask_babel import lazy_gettext as _l, ngettext
+from sqlalchemy import exists, func, select
 from werkzeug.utils import secure_filename
 from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from admin_views.base import (
-    CsrfRule, FreeNamesField, JsonKeyMixin, NameListField, ReadOnlyField,
-    SecuredModelView, show_problems,
+from admin_views.base import SecuredModelView
+from admin_views.choices import (
+    CONFIG_ROLES, TIER_LABELS, churn_choices, lifecycle_stages, tag_names,
 )
-from admin_views.sops import CHURN_LABELS, CONFIG_ROLES, lifecycle_stages, tag_names
-from jobs.core import vocab as V
-from jobs.core.config_rules import (
-    Checker, check_material, check_segment, check_tag,
+from admin_views.forms import (
+    CsrfRule, FreeNamesField, JsonKeyMixin, NameListField, ReadOnlyField, item_validator,
 )
-from models import Department, Employee, Journey, Segment, Sop, db
+from jobs.core.config_rules import check_material, check_segment, check_tag
+from models import CustomerTag, Department, Employee, Journey, Segment, Sop, db
 from models.journeys import reminder_attachments
 from models.sops import step_attachments
 
@@ -37,32 +36,9 @@ MATERIAL_LABELS = {"text": _l("Text"), "link": _l("Article link"), "image": _l("
                    "file": _l("File"), "miniprogram": _l("Mini-program card")}
 
 
-def check_with(rule, data: dict) -> list:
-    from seed.config_io import known_from_db
-
-    checker = Checker(known_from_db(db.session))
-    rule(checker, data, "")
-    db.session.rollback()  # reading what is known may have touched the session
-    return checker.problems
-
-
 class CatalogView(SecuredModelView):
     roles = CONFIG_ROLES
     write_roles = CONFIG_ROLES
-    rule = None  # staticmethod(config_rules.check_*) for one item
-    problem_fields: dict = {}
-
-    def to_config(self, form) -> dict:
-        raise NotImplementedError
-
-    def validate_form(self, form) -> bool:
-        if not super().validate_form(form):
-            return False
-        if not self.is_model_form(form):
-            return True
-        problems = check_with(self.rule, self.to_config(form))
-        show_problems(form, problems, self.problem_fields)
-        return not problems
 
     def get_edit_form(self):
         """The key (a tag's name) names the item in SOPs and journeys: fixed once created."""
@@ -95,7 +71,7 @@ def names_tag(value, name: str) -> bool:
 
 
 class TagView(CatalogView):
-    rule = staticmethod(check_tag)
+    config_validator = staticmethod(item_validator(check_tag))
     key_field = "name"
     column_list = ("name", "group_name")
     column_labels = {"name": _l("Name"), "group_name": _l("Group")}
@@ -109,6 +85,16 @@ class TagView(CatalogView):
         stored = form._obj
         return {"name": stored.name if stored else form.name.data,
                 "group": form.group_name.data or None}
+
+    def on_model_delete(self, tag) -> None:
+        """Deleting would strip the tag from its customers without history or audit."""
+        carried = db.session.scalar(select(func.count()).select_from(CustomerTag)
+                                    .where(CustomerTag.tag_id == tag.id))
+        if carried:
+            raise ValidationError(ngettext(
+                "%(num)d customer carries this tag; remove it from them first.",
+                "%(num)d customers carry this tag; remove it from them first.", carried))
+        super().on_model_delete(tag)
 
     def used_by(self, tag) -> list[str]:
         from seed.config_io import journey_to_dict, sop_to_dict
@@ -158,7 +144,7 @@ def in_filter(field_class, label, key, **kwargs):
 
 
 class SegmentView(CatalogView):
-    rule = staticmethod(check_segment)
+    config_validator = staticmethod(item_validator(check_segment))
     key_field = "key"
     column_list = ("key", "name", "filter")
     column_labels = {"key": _l("Key"), "name": _l("Name"), "filter": _l("Filter")}
@@ -176,9 +162,9 @@ class SegmentView(CatalogView):
         "filter_stages": in_filter(NameListField, _l("Lifecycle stages"), "stages",
                                    choices=lifecycle_stages),
         "filter_churn_status": in_filter(NameListField, _l("Churn status"), "churn_status",
-                                         choices=lambda: list(CHURN_LABELS.items())),
+                                         choices=churn_choices),
         "filter_tiers": in_filter(NameListField, _l("Tiers"), "tiers",
-                                  choices=lambda: [(t, t) for t in V.TIERS]),
+                                  choices=lambda: list(TIER_LABELS.items())),
         "filter_owners": in_filter(NameListField, _l("Owned by"), "owners",
                                    choices=employee_userids),
         "filter_departments": in_filter(NameListField, _l("Owner in department"),
@@ -210,6 +196,23 @@ def upload_folder() -> str:
     return current_app.config["UPLOAD_FOLDER"]
 
 
+def remove_upload(name: str) -> None:
+    """Delete a material's file, but only one that really lies inside the upload folder
+    (a stored name like `../x` or a link pointing out must not remove anything else)."""
+    folder = os.path.realpath(upload_folder())
+    path = os.path.realpath(os.path.join(folder, name))
+    if os.path.commonpath([folder, path]) == folder and path != folder \
+            and os.path.isfile(path):
+        os.remove(path)
+
+
+class UploadField(FileUploadField):
+    """Flask-Admin's upload field, deleting replaced or removed files safely."""
+
+    def _delete_file(self, filename: str) -> None:
+        remove_upload(filename)
+
+
 def unique_upload_name(obj, file_data) -> str:
     """Never overwrite another material's file: a random prefix before a safe name."""
     name = secure_filename(file_data.filename) or "upload"
@@ -219,7 +222,7 @@ def unique_upload_name(obj, file_data) -> str:
 
 
 class MaterialView(CatalogView):
-    rule = staticmethod(check_material)
+    config_validator = staticmethod(item_validator(check_material))
     key_field = "key"
     column_list = ("key", "kind", "title", "url", "file_path")
     column_labels = {"key": _l("Key"), "kind": _l("Kind"), "title": _l("Title"),
@@ -228,7 +231,7 @@ class MaterialView(CatalogView):
     column_formatters = {"kind": lambda v, c, m, n: MATERIAL_LABELS.get(m.kind, m.kind)}
     form_columns = ("key", "kind", "title", "url", "content", "file_path")
     form_choices = {"kind": list(MATERIAL_LABELS.items())}
-    form_overrides = {"content": TextAreaField, "key": StringField, "file_path": FileUploadField}
+    form_overrides = {"content": TextAreaField, "key": StringField, "file_path": UploadField}
     form_args = {"file_path": {
         "base_path": upload_folder, "namegen": unique_upload_name,
         "allowed_extensions": UPLOAD_EXTENSIONS,
@@ -255,6 +258,4 @@ class MaterialView(CatalogView):
 
     def after_model_delete(self, model) -> None:
         if model.file_path:  # the row is gone: its file goes too
-            path = os.path.join(upload_folder(), model.file_path)
-            if os.path.exists(path):
-                os.remove(path)
+            remove_upload(model.file_path)

@@ -5,11 +5,10 @@ but no money; finance sees orders only.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, redirect, request
+from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import (
@@ -17,19 +16,24 @@ from flask_admin.contrib.sqla.filters import (
 )
 from flask_babel import lazy_gettext as _l, ngettext
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import delete, false, insert, select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import HiddenField
 
-from admin_views.base import CsrfForm, LazyOptions, NameChoiceField, SecuredModelView
-from admin_views.sops import CHURN_LABELS, lifecycle_stages, tag_names
+from admin_views.base import SecuredModelView
+from admin_views.choices import (
+    CHURN_LABELS, CUSTOMER_ROLES, MONEY_ROLES, TAG_ROLES, TIER_LABELS, labelled, lifecycle_stages,
+    local_zone, tag_names,
+)
+from admin_views.forms import CsrfForm, LazyOptions, NameChoiceField
 from models import AuditLog, Customer, CustomerTag, Employee, Order, Settings, Tag, TagChange, db
 from models.audit import current_actor
 from models.base import utcnow
 
-TIER_LABELS = {"high": _l("High"), "potential": _l("Potential"), "normal": _l("Normal")}
 REVIEW_LABELS = {"pending": _l("Pending review"), "activated": _l("Activated"),
                  "rejected": _l("Rejected")}
+SHORT_ID = 14  # longer external ids are shortened on the list
 TYPE_LABELS = {"enterprise": _l("Enterprise"), "individual": _l("Individual")}
 
 
@@ -58,12 +62,14 @@ def customers_in_scope(query):
     return query
 
 
+def tier_for(annual_value, settings: Settings) -> str:
+    """The tier an annual value puts a customer in (thresholds from the settings)."""
+    if annual_value >= settings.tier_high_threshold:
+        return "high"
+    return "potential" if annual_value >= settings.tier_potential_threshold else "normal"
+
+
 # --- filters ------------------------------------------------------------------------
-def local_zone() -> ZoneInfo:
-    row = db.session.get(Settings, 1)
-    return ZoneInfo(row.timezone if row else current_app.config["SOP_TIMEZONE"])
-
-
 class LocalDaysFilter(DateBetweenFilter):
     """Between two local dates, both included (the column holds aware UTC times)."""
 
@@ -103,9 +109,20 @@ def source_options():
         .order_by(Customer.source).limit(200))]
 
 
-def labelled(labels: dict):
-    return lambda view, context, model, name: labels.get(getattr(model, name),
-                                                         getattr(model, name))
+def one_line(view, context, model, name):
+    """Text kept on one line in the list (cut with … by the CSS, whole on hover)."""
+    value = getattr(model, name)
+    if value is None:
+        return ""
+    return Markup('<span class="one-line" title="{0}">{0}</span>').format(str(value))
+
+
+def short_id(view, context, model, name):
+    """WeCom external ids are ~32 characters: the list shows their ends, hover shows all."""
+    value = getattr(model, name) or ""
+    if len(value) <= SHORT_ID:
+        return value
+    return Markup('<span title="{}">{}…{}</span>').format(value, value[:6], value[-4:])
 
 
 def tag_names_of(view, context, model, name) -> str:
@@ -148,6 +165,27 @@ def tag_customers(session, customer_ids: list[int], tag: Tag, adding: bool) -> i
     return len(changing)
 
 
+class MoneyHidden:
+    """A list Flask-Admin builds once at start-up (columns, filters), read on each
+    request without its money items when the user's role may not see money."""
+
+    def __init__(self, strip):
+        self.strip = strip
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, view, owner=None):
+        if view is None:
+            return self
+        value = view.__dict__.get(self.name)
+        return value if value is None or view._may(view.money_roles) else \
+            self.strip(view, value)
+
+    def __set__(self, view, value):
+        view.__dict__[self.name] = value
+
+
 class TagActionForm(CsrfForm):
     """Second step of the bulk tag actions: which tag, for the rows picked on the list."""
 
@@ -158,11 +196,11 @@ class TagActionForm(CsrfForm):
 
 # --- screens ---------------------------------------------------------------------------
 class CustomerView(SecuredModelView):
-    roles = ("admin", "ops", "manager", "sales", "service")
+    roles = CUSTOMER_ROLES
     write_roles = ("admin",)
-    tag_roles = ("admin", "ops", "manager", "sales")  # bulk tag actions
-    money_columns = ("annual_value",)
-    money_roles = ("admin", "ops", "manager", "sales")  # service sees no money
+    tag_roles = TAG_ROLES  # bulk tag actions
+    money_columns = ("annual_value", "tier")  # the tier is derived from the annual value
+    money_roles = MONEY_ROLES  # service sees no money
 
     simple_list_pager = True  # no COUNT(*) over a big table
     column_auto_select_related = False  # get_query loads owners and tags itself
@@ -199,48 +237,55 @@ class CustomerView(SecuredModelView):
         LocalDaysFilter(Customer.added_at, _l("Added")),
         FilterLike(Customer.industry, _l("Industry")),
     )
-    column_formatters = {
+    column_formatters_detail = {
         "tags": tag_names_of, "tier": labelled(TIER_LABELS),
         "churn_status": labelled(CHURN_LABELS), "review_status": labelled(REVIEW_LABELS),
         "customer_type": labelled(TYPE_LABELS),
     }
-    column_formatters_detail = column_formatters
+    column_formatters = column_formatters_detail | {
+        "name": one_line, "owner": one_line, "source": one_line, "external_id": short_id}
 
+    # no tier: it follows from the annual value (on_model_change)
     form_columns = ("external_id", "name", "customer_type", "industry", "phone", "address",
                     "source", "owner", "lifecycle_stage", "churn_status", "annual_value",
-                    "tier", "review_status", "review_reason")
+                    "review_status", "review_reason")
     form_ajax_refs = {"owner": {"fields": ("name", "userid"), "page_size": 20}}
     form_overrides = {"lifecycle_stage": NameChoiceField}
     form_args = {"lifecycle_stage": {"choices": lifecycle_stages}}
     form_choices = {"customer_type": list(TYPE_LABELS.items()),
                     "churn_status": list(CHURN_LABELS.items()),
-                    "tier": list(TIER_LABELS.items()),
                     "review_status": list(REVIEW_LABELS.items())}
 
-    # money columns leave the list and the details for roles that may not see them
-    @property
-    def _list_columns(self):
-        return self._without_money(self.__dict__["_all_list_columns"])
+    # money leaves the list, the details and the filters for roles that may not see it
+    _list_columns = MoneyHidden(lambda view, columns: view.without_money(columns))
+    _details_columns = MoneyHidden(lambda view, columns: view.without_money(columns))
+    _filter_args = MoneyHidden(lambda view, args: {
+        key: (i, flt) for key, (i, flt) in args.items() if not view.is_money_filter(flt)})
+    _filter_groups = MoneyHidden(lambda view, groups: OrderedDict(
+        (key, group) for key, group in groups.items()
+        if not any(view.is_money_filter(view._filters[f["index"]]) for f in group)))
 
-    @_list_columns.setter
-    def _list_columns(self, value):
-        self.__dict__["_all_list_columns"] = value
-
-    @property
-    def _details_columns(self):
-        return self._without_money(self.__dict__["_all_details_columns"])
-
-    @_details_columns.setter
-    def _details_columns(self, value):
-        self.__dict__["_all_details_columns"] = value
-
-    def _without_money(self, columns):
-        if self._may(self.money_roles):
-            return columns
+    def without_money(self, columns) -> list:
         return [(name, label) for name, label in columns if name not in self.money_columns]
+
+    def is_money_filter(self, flt) -> bool:
+        return getattr(flt.column, "key", None) in self.money_columns
 
     def scope(self, query):
         return customers_in_scope(query)
+
+    def validate_form(self, form) -> bool:
+        if not super().validate_form(form):
+            return False
+        if self.is_model_form(form) and form.review_status.data == "rejected" \
+                and not (form.review_reason.data or "").strip():
+            form.review_reason.errors = [*form.review_reason.errors,
+                                         str(_l("Say why the customer is rejected."))]
+            return False
+        return True
+
+    def on_model_change(self, form, model: Customer, is_created: bool) -> None:
+        model.tier = tier_for(model.annual_value or 0, Settings.get(db.session))
 
     def get_query(self):
         return super().get_query().options(joinedload(Customer.owner),

@@ -9,11 +9,9 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from admin_views.base import SecuredIndexView
-from admin_views.customers import customers_in_scope, local_zone
+from admin_views.choices import CONFIG_ROLES, CUSTOMER_ROLES, local_zone
+from admin_views.customers import customers_in_scope
 from models import AuditLog, Customer, Journey, Order, Sop, db
-
-CONFIG_ROLES = ("admin", "ops")
-CUSTOMER_ROLES = ("admin", "ops", "manager", "sales", "service")
 
 
 def sop_counts() -> dict[str, int]:
@@ -32,8 +30,8 @@ def added_per_day(days: int, now: datetime) -> list[tuple[str, int]]:
     for (added,) in query:
         day = added.astimezone(zone).date()
         counts[day] = counts.get(day, 0) + 1
-    return [((today - timedelta(days=i)).strftime("%m-%d"), counts.get(today - timedelta(days=i), 0))
-            for i in range(days - 1, -1, -1)]
+    days_shown = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
+    return [(day.strftime("%m-%d"), counts.get(day, 0)) for day in days_shown]
 
 
 def worker_status(now: datetime) -> int | None:

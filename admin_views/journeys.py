@@ -11,11 +11,12 @@ from flask_babel import lazy_gettext as _l
 from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from admin_views.base import (
-    CsrfRule, Inline, NameChoiceField, NameListField, ReadOnlyField, Renumbering,
-    SecuredModelView, show_problems, compact, live_entries,
+from admin_views.base import SecuredModelView
+from admin_views.choices import CONFIG_ROLES, churn_choices, lifecycle_stages, tag_names
+from admin_views.forms import (
+    CsrfRule, Inline, NameChoiceField, NameListField, ReadOnlyField, Renumbering, compact,
+    live_entries,
 )
-from admin_views.sops import CHURN_LABELS, CONFIG_ROLES, lifecycle_stages, tag_names
 from jobs.core.config_rules import validate_journey
 from models import (
     Journey, JourneyCondition, JourneyReminder, JourneyRule, JourneyStage, Material, db,
@@ -28,7 +29,7 @@ REMINDER_LABELS = {"stage": _l("Stage reminder"), "followup": _l("Employee follo
 
 def condition_values() -> list[tuple[str, str]]:
     """Lifecycle stages and churn statuses: which one applies depends on the kind."""
-    return [(s, s) for s in lifecycle_stages()] + list(CHURN_LABELS.items())
+    return [(s, s) for s in lifecycle_stages()] + churn_choices()
 
 
 # --- nested inline lists ----------------------------------------------------------
@@ -192,18 +193,23 @@ class JourneyView(SecuredModelView):
             return str(_l("You may not change journeys.")), 403
         return super().ajax_update()
 
+    # --- checks ---------------------------------------------------------------
+    config_validator = staticmethod(validate_journey)
+    problem_fields = JOURNEY_FIELDS
+
+    def to_config(self, form) -> dict:
+        return journey_to_config(form)
+
     def validate_form(self, form) -> bool:
-        if not super().validate_form(form):
+        stored = getattr(form, "_obj", None)
+        if self.is_model_form(form) and stored is not None and stored.sync_started_at:
+            flash(sync_lock_message(stored), "error")
+            return False
+        if not super().validate_form(form):  # the form, checked by the config rules
             return False
         if hasattr(form, "list_form_pk"):
             return self._validate_switch(form)
-        if not self.is_model_form(form):
-            return True
-        stored = form._obj
-        if stored is not None and stored.sync_started_at:
-            flash(sync_lock_message(stored), "error")
-            return False
-        return self._check(form, journey_to_config(form))
+        return True
 
     def _validate_switch(self, form) -> bool:
         """A switch flipped on the list is checked as the whole journey would be."""
@@ -218,15 +224,7 @@ class JourneyView(SecuredModelView):
         for flag in ("enabled", "automation"):
             if flag in form:
                 config[flag] = bool(form[flag].data)
-        return self._check(form, config)
-
-    def _check(self, form, config: dict) -> bool:
-        from seed.config_io import known_from_db
-
-        problems = validate_journey(config, known_from_db(db.session))
-        show_problems(form, problems, JOURNEY_FIELDS)
-        db.session.rollback()  # reading the rules may have touched the session
-        return not problems
+        return self.check_with_rules(form, config)
 
     def on_model_change(self, form, model: Journey, is_created: bool) -> None:
         renumbering = Renumbering(db.session)

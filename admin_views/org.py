@@ -1,19 +1,18 @@
 """Organisation: departments, employees (WeCom members) and the users who log in."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, ngettext
 from flask_login import current_user
-from sqlalchemy import false
-from wtforms import PasswordField
+from sqlalchemy import false, func, select
+from wtforms.validators import ValidationError
 from wtforms.validators import Length, Optional
 
-from admin_views.base import NameChoiceField, SecuredModelView
+from admin_views.base import SecuredModelView
+from admin_views.choices import ROLE_LABELS, labelled
+from admin_views.forms import NameChoiceField, WriteOnlyField
 from jobs.core import vocab as V
-from models import Department, Employee, db
-
-ROLE_LABELS = {"admin": _l("Administrator"), "ops": _l("Operations"), "manager": _l("Manager"),
-               "sales": _l("Sales"), "service": _l("Customer service"),
-               "finance": _l("Finance")}
+from models import Customer, Department, Employee, Sop, User, db
+from models.sops import sop_members
 
 
 class DepartmentView(SecuredModelView):
@@ -23,6 +22,24 @@ class DepartmentView(SecuredModelView):
     column_labels = {"name": _l("Name"), "employees": _l("Employees")}
     column_searchable_list = ("name",)
     form_columns = ("name",)
+
+
+def employee_ties(employee: Employee) -> list[str]:
+    """What would lose its employee if this one were deleted, in words."""
+    ties = []
+    owned = db.session.scalar(select(func.count(Customer.id))
+                              .where(Customer.owner_id == employee.id))
+    if owned:
+        ties.append(ngettext("owns %(num)d customer", "owns %(num)d customers", owned))
+    logins = list(db.session.scalars(select(User.username).where(User.employee_id == employee.id)))
+    if logins:
+        ties.append(_l("is the employee of login %(names)s", names=", ".join(logins)))
+    sops = list(db.session.scalars(select(Sop.key).join(sop_members)
+                                   .where(sop_members.c.employee_id == employee.id)
+                                   .order_by(Sop.key)))
+    if sops:
+        ties.append(_l("is a member of SOP %(keys)s", keys=", ".join(sops)))
+    return ties
 
 
 class EmployeeView(SecuredModelView):
@@ -36,11 +53,19 @@ class EmployeeView(SecuredModelView):
     column_searchable_list = ("userid", "name")
     column_sortable_list = ("userid", "name")
     column_filters = ("active",)
-    column_formatters = {"role": lambda v, c, m, n: ROLE_LABELS.get(m.role, m.role)}
+    column_formatters = {"role": labelled(ROLE_LABELS)}
     form_columns = ("userid", "name", "department", "role", "active")
     form_choices = {"role": [(r, ROLE_LABELS[r]) for r in V.EMPLOYEE_ROLES]}
     form_args = {"department": {"query_factory": lambda: db.session.query(Department)
                                 .order_by(Department.name)}}
+
+    def on_model_delete(self, employee) -> None:
+        """Customers, logins and SOPs point at an employee: deactivating keeps them whole."""
+        reasons = [str(r) for r in employee_ties(employee)]
+        if reasons:
+            raise ValidationError(str(_l(
+                "%(who)s cannot be deleted: %(reasons)s. Deactivate the employee instead.",
+                who=str(employee), reasons="; ".join(reasons))))
 
     def scope(self, query):
         if current_user.role != "manager":
@@ -49,17 +74,6 @@ class EmployeeView(SecuredModelView):
         if employee is None or employee.department_id is None:
             return query.filter(false())
         return query.filter(Employee.department_id == employee.department_id)
-
-
-class NewPasswordField(PasswordField):
-    """Write-only: never shows the stored hash; blank leaves the password as it is."""
-
-    def process_data(self, value):
-        self.data = ""
-
-    def populate_obj(self, obj, name):
-        if self.data:
-            obj.set_password(self.data)
 
 
 class UserView(SecuredModelView):
@@ -73,10 +87,11 @@ class UserView(SecuredModelView):
                      "password": _l("Password")}
     column_searchable_list = ("username",)
     column_filters = ("role", "active")
-    column_formatters = {"role": lambda v, c, m, n: ROLE_LABELS.get(m.role, m.role)}
+    column_formatters = {"role": labelled(ROLE_LABELS)}
     form_columns = ("username", "password", "role", "employee", "active")
-    form_extra_fields = {"password": NewPasswordField(
+    form_extra_fields = {"password": WriteOnlyField(
         _l("Password"), validators=[Optional(), Length(min=8, max=200)],
+        store=lambda user, password: user.set_password(password),
         description=_l("At least 8 characters; leave blank to keep the current one."))}
     form_overrides = {"role": NameChoiceField}
     form_args = {"role": {"choices": list(ROLE_LABELS.items()), "blank": False},
@@ -93,7 +108,5 @@ class UserView(SecuredModelView):
         return True
 
     def on_model_delete(self, model) -> None:
-        from wtforms.validators import ValidationError
-
         if model.id == current_user.id:
             raise ValidationError(str(_l("You cannot delete your own login.")))

@@ -17,39 +17,25 @@ from sqlalchemy.orm import selectinload
 from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from admin_views.base import (
-    CsrfRule, Inline, NameChoiceField, NameListField, FreeNamesField, ReadOnlyField, Renumbering,
-    SecuredModelView, show_problems, compact, live_entries,
+from admin_views.base import SecuredModelView
+from admin_views.choices import (
+    CONFIG_ROLES, KIND_LABELS, STATUS_LABELS, churn_choices, labelled, lifecycle_stages,
+    tag_names,
+)
+from admin_views.forms import (
+    CsrfRule, FreeNamesField, Inline, NameChoiceField, NameListField, ReadOnlyField,
+    Renumbering, compact, live_entries,
 )
 from admin_views.system import pretty_json
 from jobs.core import vocab as V
 from jobs.core.config_rules import canonical_target, parse_at, validate_sop
-from models import Department, Employee, Material, Segment, Settings, Sop, SopStep, Tag, db
+from models import Department, Employee, Material, Segment, Sop, SopStep, db
 
-CONFIG_ROLES = ("admin", "ops")
-
-KIND_LABELS = {"new_customer": _l("New customer SOP"), "nurture": _l("Nurture SOP"),
-               "playbook": _l("Playbook SOP")}
-STATUS_LABELS = {"draft": _l("Draft"), "initializing": _l("Initializing"),
-                 "running": _l("Running"), "paused": _l("Paused"), "ended": _l("Ended")}
 ACTION_LABELS = {"message": _l("Message"), "task": _l("Task"), "tag": _l("Tags"),
                  "stage": _l("Lifecycle stage")}
-CHURN_LABELS = {"normal": _l("Normal"), "lost": _l("Lost"), "dormant": _l("Dormant")}
 
 
 # --- choices read when a form is shown ----------------------------------------
-def tag_names() -> list[str]:
-    return list(db.session.scalars(select(Tag.name).order_by(Tag.name)))
-
-
-def lifecycle_stages() -> list[str]:
-    return [str(s) for s in Settings.get(db.session).lifecycle_stages or ()]
-
-
-def churn_choices() -> list[tuple[str, str]]:
-    return [(s, CHURN_LABELS[s]) for s in V.CHURN_STATUSES]
-
-
 def segment_choices() -> list[tuple[str, str]]:
     return [(s.key, f"{s.name} [{s.key}]")
             for s in db.session.scalars(select(Segment).order_by(Segment.key))]
@@ -170,6 +156,17 @@ def changed_target_fields(form, stored_target: dict) -> list:
             if mine.get(key) != theirs.get(key)] or [form.members]
 
 
+def sop_label(sop: Sop) -> str:
+    """An SOP to flow into, named with its translated kind and status."""
+    return (f"{sop.name} [{sop.key}] · {KIND_LABELS.get(sop.kind, sop.kind)}"
+            f" · {STATUS_LABELS.get(sop.status, sop.status)}")
+
+
+def flow_target(view, context, model, name) -> str:
+    target = getattr(model, name)
+    return sop_label(target) if target is not None else ""
+
+
 def version_link(view, context, model, name):
     url = url_for("sop_versions.index_view", flt0_0=model.id)
     return Markup('<a href="{}">v{}</a>').format(url, model.version)
@@ -178,8 +175,8 @@ def version_link(view, context, model, name):
 class SopView(SecuredModelView):
     roles = CONFIG_ROLES
     write_roles = CONFIG_ROLES
-    edit_template = "admin/config_edit.html"
-    create_template = "admin/config_create.html"
+    edit_template = "admin/sop_edit.html"  # steps show the fields of their action
+    create_template = "admin/sop_create.html"
 
     column_list = ("key", "name", "kind", "status", "priority", "step_count", "version",
                    "updated_at")
@@ -205,8 +202,7 @@ class SopView(SecuredModelView):
         FilterEqual(Sop.status, _l("Status"), options=list(STATUS_LABELS.items())),
     )
     column_formatters = {
-        "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind),
-        "status": lambda v, c, m, n: STATUS_LABELS.get(m.status, m.status),
+        "kind": labelled(KIND_LABELS), "status": labelled(STATUS_LABELS),
         "step_count": lambda v, c, m, n: len(m.steps),
         "version": version_link,
     }
@@ -217,6 +213,9 @@ class SopView(SecuredModelView):
                            "early_end_add_tags", "early_end_flow_to", "normal_end_add_tags",
                            "normal_end_flow_to", "version", "updated_at")
     column_formatters_detail = {"version": version_link, "target": pretty_json,
+                                "kind": labelled(KIND_LABELS),
+                                "status": labelled(STATUS_LABELS),
+                                "early_end_flow_to": flow_target, "normal_end_flow_to": flow_target,
                                 "early_end_when": pretty_json,
                                 "early_end_add_tags": pretty_json,
                                 "normal_end_add_tags": pretty_json}
@@ -265,8 +264,8 @@ class SopView(SecuredModelView):
                     "description": _l("Empty means every employee")},
         "departments": {"query_factory": lambda: db.session.query(Department)
                         .order_by(Department.name)},
-        "early_end_flow_to": {"get_label": lambda s: f"{s.name} [{s.key}] · {s.kind}"},
-        "normal_end_flow_to": {"get_label": lambda s: f"{s.name} [{s.key}] · {s.kind}"},
+        "early_end_flow_to": {"get_label": sop_label},
+        "normal_end_flow_to": {"get_label": sop_label},
     }
     inline_models = (StepInline(SopStep),)
     form_rules = (
@@ -301,22 +300,21 @@ class SopView(SecuredModelView):
         form.normal_end_flow_to.query = others
         return form
 
-    def validate_form(self, form) -> bool:
-        if not super().validate_form(form):
-            return False
-        if not self.is_model_form(form):
-            return True
-        from seed.config_io import known_from_db
+    # --- checks ---------------------------------------------------------------
+    config_validator = staticmethod(validate_sop)
 
-        known = known_from_db(db.session)
-        problems = validate_sop(sop_to_config(form), known)
-        stored = known.sop_locks.get(form._obj.key) if form._obj is not None else None
-        # a lock on the target names the target fields that were changed
-        spec = SOP_FIELDS | {"target": TARGET_FIELDS | {
-            "": lambda f: changed_target_fields(f, stored["target"] if stored else {})}}
-        show_problems(form, problems, spec)
-        db.session.rollback()  # reading the rules may have touched the session
-        return not problems
+    def to_config(self, form) -> dict:
+        return sop_to_config(form)
+
+    def problem_fields_for(self, form) -> dict:
+        """A lock on the target names the target fields that were changed."""
+        def changed(f):
+            from seed.config_io import sop_to_dict
+
+            stored = sop_to_dict(f._obj)["target"] if f._obj is not None else {}
+            return changed_target_fields(f, stored)
+
+        return SOP_FIELDS | {"target": TARGET_FIELDS | {"": changed}}
 
     # --- saving ----------------------------------------------------------------
     def on_model_change(self, form, model: Sop, is_created: bool) -> None:

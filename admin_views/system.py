@@ -10,13 +10,12 @@ from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike, IntEqualFi
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
-from wtforms import PasswordField
-
-from admin_views.base import (
-    FreeNamesField, LazyOptions, NameChoiceField, SecuredModelView, show_problems, compact,
+from admin_views.base import SecuredModelView
+from admin_views.forms import (
+    FreeNamesField, LazyOptions, NameChoiceField, WriteOnlyField, compact, item_validator,
 )
 from jobs.core import vocab as V
-from jobs.core.config_rules import Checker, Known, check_settings
+from jobs.core.config_rules import check_settings
 from models import AuditLog, Settings, Sop, SopVersion, db
 
 SECRETS = ("wecom_secret", "wecom_callback_token", "wecom_aes_key")
@@ -32,17 +31,6 @@ def pretty_json(view, context, model, name):
 
 def preformatted(view, context, model, name):
     return Markup("<pre>{}</pre>").format(getattr(model, name) or "")
-
-
-class SecretField(PasswordField):
-    """Write-only: the stored value is never put in the page; blank keeps it."""
-
-    def process_data(self, value):
-        self.data = ""
-
-    def populate_obj(self, obj, name):
-        if self.data:
-            setattr(obj, name, self.data)
 
 
 # --- settings --------------------------------------------------------------------
@@ -108,8 +96,8 @@ class SettingsView(SecuredModelView):
         "welcome_message": _l("Welcome message"),
     }
     form_overrides = {"quota_period": NameChoiceField, "channel": NameChoiceField,
-                      "lifecycle_stages": FreeNamesField, "wecom_secret": SecretField,
-                      "wecom_callback_token": SecretField, "wecom_aes_key": SecretField}
+                      "lifecycle_stages": FreeNamesField, "wecom_secret": WriteOnlyField,
+                      "wecom_callback_token": WriteOnlyField, "wecom_aes_key": WriteOnlyField}
     form_args = {"quota_period": {"choices": V.QUOTA_PERIODS},
                  "channel": {"choices": V.CHANNELS}}
     form_widget_args = {name: {"autocomplete": "new-password"} for name in SECRETS}
@@ -131,15 +119,11 @@ class SettingsView(SecuredModelView):
                 if stored else _l("Not set.")
         return form
 
-    def validate_form(self, form) -> bool:
-        if not super().validate_form(form):
-            return False
-        if not self.is_model_form(form):
-            return True
-        checker = Checker(Known())
-        check_settings(checker, settings_to_config(form), "")
-        show_problems(form, checker.problems, SETTINGS_FIELDS)
-        return not checker.problems
+    config_validator = staticmethod(item_validator(check_settings))
+    problem_fields = SETTINGS_FIELDS
+
+    def to_config(self, form) -> dict:
+        return settings_to_config(form)
 
 
 # --- audit log ---------------------------------------------------------------------

@@ -93,3 +93,43 @@ def test_admin_builds_a_journey_with_nested_rows(app):
     assert [[(c.kind, c.tags) for c in r.conditions] for r in stage.rules] == [
         [("tags_any", ["拔牙"])]]
     assert [(r.day, r.hour, r.text) for r in stage.reminders] == [(1, 9, "Care instructions")]
+
+
+def test_sop_steps_show_only_the_fields_of_their_action(app):
+    from models import Sop, SopStep
+
+    make_user("admin", "admin")
+    with acting_as("test"):
+        sop = Sop(key="welcome", name="Welcome", kind="new_customer")
+        db.session.add(sop)
+        db.session.flush()
+        db.session.add(SopStep(sop_id=sop.id, position=0, day=0, at_time="10:00",
+                               action="task", task_title="Call", text="Call them"))
+        db.session.commit()
+    edit_url = screen_url(app, Sop, "edit_view", id=sop.id)
+    seen = {}
+
+    def visible(page, prefix):
+        names = ("text", "attachments", "task_title", "task_assignee", "task_deadline_hours",
+                 "add_tags", "remove_tags", "stage")
+        return {n for n in names
+                if page.locator(f"#{prefix}{n}").locator("xpath=ancestor::div"
+                                                         "[contains(@class,'form-group')][1]")
+                .is_visible()}
+
+    def scenario(page):
+        sign_in(page, "admin")
+        page.goto(edit_url)
+        seen["task"] = visible(page, "steps-0-")
+        choose(page, "#steps-0-action", "tag")
+        seen["tag"] = visible(page, "steps-0-")
+        page.click("#steps-button")  # a new step starts as a message
+        page.wait_for_selector("#steps-1-action", state="attached")
+        seen["added"] = visible(page, "steps-1-")
+        choose(page, "#steps-1-action", "stage")
+        seen["stage"] = visible(page, "steps-1-")
+
+    run_in_browser(app, scenario)
+    assert seen == {"task": {"text", "task_title", "task_assignee", "task_deadline_hours"},
+                    "tag": {"add_tags", "remove_tags"},
+                    "added": {"text", "attachments"}, "stage": {"stage"}}

@@ -132,3 +132,39 @@ def test_content_screens_are_closed_to_other_roles(app):
     for screen in ("tags", "segments", "materials"):
         assert client.get(f"/admin/{screen}/").status_code == 403
         assert client.get(f"/admin/{screen}/new/").status_code == 403
+
+
+def test_a_tag_customers_carry_cannot_be_deleted(admin_client):
+    from models import Customer, CustomerTag
+
+    tag, = add(Tag(name="vip"))
+    customers = add(Customer(external_id="c1", name="C1"), Customer(external_id="c2", name="C2"))
+    add(*(CustomerTag(customer_id=c.id, tag_id=tag.id) for c in customers))
+    page = delete(admin_client, "tags", tag.id)
+    assert "2 customers carry this tag; remove it from them first." in page
+    assert db.session.scalar(select(func.count()).select_from(CustomerTag)) == 2
+    assert list(db.session.scalars(select(Tag.name))) == ["vip"]
+
+
+def test_deleting_a_material_never_removes_a_file_outside_the_upload_folder(app, admin_client):
+    folder = app.config["UPLOAD_FOLDER"]
+    os.makedirs(folder, exist_ok=True)
+    outside = os.path.join(os.path.dirname(os.path.realpath(folder)), "keep-me.txt")
+    with open(outside, "w") as fh:
+        fh.write("not an upload")
+    escaping, = add(Material(key="evil", kind="file", title="Evil",
+                             file_path="../keep-me.txt"))
+    delete(admin_client, "materials", escaping.id)
+    assert db.session.scalar(select(func.count(Material.id))) == 0
+    assert os.path.exists(outside)
+    # the same for the upload field's own "delete the file" box
+    other, = add(Material(key="evil2", kind="text", title="Evil", content="x",
+                          file_path="../keep-me.txt"))
+    resp = post_form(admin_client, f"/admin/materials/edit/?id={other.id}", {
+        "key": "evil2", "kind": "text", "title": "Evil", "content": "x",
+        "_file_path-delete": "y"})
+    assert resp.status_code == 302, flashed_errors(resp.get_data(as_text=True))
+    db.session.expire_all()
+    assert db.session.get(Material, other.id).file_path is None
+    assert os.path.exists(outside)
+    os.remove(outside)

@@ -267,3 +267,129 @@ def test_every_screen_renders_for_admin(app, org, screen):
         assert resp.status_code in (200, 302), f"{url}: {resp.status_code}"
         if resp.status_code == 302:  # a screen without that page sends back to its list
             assert resp.location.split("?")[0].endswith(SCREENS[screen]), url
+
+
+# --- review fixes ----------------------------------------------------------------------
+def test_a_non_numeric_id_is_not_found(app, org):
+    client = client_for(app, "admin")
+    for url in ("/admin/sops/edit/?id=abc", "/admin/customers/details/?id=abc",
+                "/admin/customers/edit/?id=1x"):
+        assert client.get(url).status_code == 404, url
+
+
+@pytest.mark.parametrize("role", ["sales", "service", "manager", "ops"])
+def test_owner_lookup_is_only_for_users_who_may_fill_the_form(app, org, role):
+    staff, _ = org
+    client = client_for(app, role, staff["boss"] if role == "manager" else staff["zhang"])
+    resp = client.get("/admin/customers/ajax/lookup/?name=owner&query=")
+    assert resp.status_code == 403
+    assert "wang" not in resp.get_data(as_text=True)
+
+
+def test_admin_owner_lookup_lists_employees(app, org):
+    client = client_for(app, "admin")
+    resp = client.get("/admin/customers/ajax/lookup/?name=owner&query=wa")
+    assert resp.status_code == 200
+    assert [name for _, name in resp.get_json()] == ["Wang (wang)"]
+
+
+def test_service_sees_no_tier_in_list_details_or_filters(app, org):
+    _, customers = org
+    with acting_as("test"):
+        customers["li"].tier = "high"
+        db.session.commit()
+    view = admin_view(app, "customers")
+    tier_filter = next(i for i, f in enumerate(view._filters) if f.column is Customer.tier)
+    client = client_for(app, "service")
+    listing = client.get("/admin/customers/").get_data(as_text=True)
+    details = client.get(f"/admin/customers/details/?id={customers['li'].id}")
+    for page in (listing, details.get_data(as_text=True)):
+        assert "Tier" not in page and "High" not in page and "col-tier" not in page
+    filtered = client.get(f"/admin/customers/?flt0_{tier_filter}=high")
+    assert rows(filtered.get_data(as_text=True)) == {"ext-zhang", "ext-li", "ext-wang"}
+    admin = client_for(app, "admin")
+    assert rows(admin.get(f"/admin/customers/?flt0_{tier_filter}=high")
+                .get_data(as_text=True)) == {"ext-li"}
+
+
+CUSTOMER_FORM = {"external_id": "ext-li", "name": "Customer of li",
+                 "customer_type": "individual", "churn_status": "normal",
+                 "annual_value": "123456.78", "review_status": "activated"}
+
+
+def test_rejecting_a_customer_needs_a_reason(app, org):
+    from tests.conftest import post_form
+    from tests.test_admin_support import field_errors
+
+    _, customers = org
+    client = client_for(app, "admin")
+    url = f"/admin/customers/edit/?id={customers['li'].id}"
+    resp = post_form(client, url, CUSTOMER_FORM | {"review_status": "rejected",
+                                                   "review_reason": "  "})
+    assert field_errors(resp.get_data(as_text=True), "review_reason") == [
+        "Say why the customer is rejected."]
+    db.session.expire_all()
+    assert customers["li"].review_status == "pending"
+    ok = post_form(client, url, CUSTOMER_FORM | {"review_status": "rejected",
+                                                 "review_reason": "duplicate"})
+    assert ok.status_code == 302
+    db.session.expire_all()
+    assert (customers["li"].review_status, customers["li"].review_reason) == (
+        "rejected", "duplicate")
+
+
+def test_tier_is_derived_from_annual_value_with_the_settings_thresholds(app, org):
+    from models import Settings
+    from tests.conftest import post_form
+
+    _, customers = org
+    with acting_as("test"):
+        settings = Settings.get(db.session)
+        settings.tier_high_threshold, settings.tier_potential_threshold = 200_000, 50_000
+        db.session.commit()
+    client = client_for(app, "admin")
+    url = f"/admin/customers/edit/?id={customers['li'].id}"
+    assert 'name="tier"' not in client.get(url).get_data(as_text=True)
+    for value, tier in (("250000", "high"), ("60000", "potential"), ("10", "normal")):
+        resp = post_form(client, url, CUSTOMER_FORM | {"annual_value": value, "tier": "high"})
+        assert resp.status_code == 302
+        db.session.expire_all()
+        assert customers["li"].tier == tier, value
+
+
+@pytest.mark.parametrize("owner", ["99999", "abc"])
+def test_an_unknown_owner_id_is_refused_not_saved_blank(app, org, owner):
+    from tests.conftest import post_form
+    from tests.test_admin_support import field_errors
+
+    staff, customers = org
+    client = client_for(app, "admin")
+    url = f"/admin/customers/edit/?id={customers['li'].id}"
+    resp = post_form(client, url, CUSTOMER_FORM | {"owner": owner})
+    assert field_errors(resp.get_data(as_text=True), "owner") == ["Not a valid choice"]
+    db.session.expire_all()
+    assert customers["li"].owner_id == staff["li"].id
+
+
+def test_list_and_details_show_local_minutes_and_shortened_external_ids(app, org):
+    from datetime import datetime, timezone
+
+    _, customers = org
+    long_id = "wmZx8aBcDeFgHiJkLmNoPqRsTuVwXyZ0"
+    with acting_as("test"):  # 16:30 UTC is 00:30 the next day in Shanghai
+        customers["li"].added_at = datetime(2025, 3, 1, 16, 30, tzinfo=timezone.utc)
+        customers["li"].external_id = long_id
+        db.session.commit()
+    client = client_for(app, "admin")
+    listing = parse(client.get("/admin/customers/").get_data(as_text=True))
+    row = next(tr for tr in listing.walk() if tr.tag == "tr" and "2025-03-02 00:30" in
+               tr.all_text())
+    cell = next(td for td in row.walk() if "col-external_id" in td.classes)
+    assert cell.all_text().strip() == "wmZx8a…XyZ0"
+    assert any(n.attrs.get("title") == long_id for n in cell.walk())
+    name = next(td for td in row.walk() if "col-name" in td.classes)
+    assert any("one-line" in n.classes and n.attrs.get("title") == "Customer of li"
+               for n in name.walk())
+    details = client.get(f"/admin/customers/details/?id={customers['li'].id}")
+    html = details.get_data(as_text=True)
+    assert "2025-03-02 00:30" in html and long_id in html and "+00:00" not in html

@@ -174,10 +174,13 @@ def test_an_sop_is_not_offered_as_its_own_flow_target(admin_client):
     assert f'<option value="{other.id}"' in html
     assert f'<option value="{sop.id}"' not in html
     # a forged choice of itself is not among the offered ones, so it is not taken
-    post_form(admin_client, edit_url(sop), sop_data(key="care", kind="nurture",
-                                                    normal_end_flow_to=str(sop.id)))
+    resp = post_form(admin_client, edit_url(sop), sop_data(key="care", kind="nurture",
+                                                           normal_end_flow_to=str(sop.id)))
     db.session.expire_all()
     assert db.session.get(Sop, sop.id).normal_end_flow_to_id is None
+    # ... and the form says so instead of saving a blank
+    assert field_errors(resp.get_data(as_text=True), "normal_end_flow_to") == [
+        "Not a valid choice"]
 
 
 def test_running_sop_refuses_kind_and_target_changes_but_takes_step_edits(admin_client):
@@ -251,3 +254,37 @@ def test_only_draft_sops_can_be_deleted(admin_client):
         admin_client.post("/admin/sops/delete/", data={"id": sop.id, "csrf_token": token})
     db.session.expire_all()
     assert [s.key for s in db.session.scalars(select(Sop))] == ["care"]
+
+
+def test_an_early_end_flow_into_itself_is_refused_on_the_field(admin_client):
+    seed("bought")
+    sop = make_sop("care", early_end_add_tags=["bought"])
+    resp = post_form(admin_client, edit_url(sop), sop_data(
+        key="care", kind="nurture", name="Renamed", early_end_tags_any="bought",
+        early_end_flow_to=str(sop.id)))
+    assert field_errors(resp.get_data(as_text=True), "early_end_flow_to") == [
+        "Not a valid choice"]
+    db.session.expire_all()
+    assert db.session.get(Sop, sop.id).name == "Care"
+
+
+@pytest.mark.parametrize("field, value", [("target_segment", "ghost"),
+                                          ("steps-0-stage", "ghost"),
+                                          ("steps-0-action", "dance")])
+def test_a_name_that_is_not_offered_is_refused_on_its_field(admin_client, field, value):
+    step = message(0, "10:00") | {"action": "stage"} if field == "steps-0-stage" \
+        else message(0, "10:00")
+    resp = post_form(admin_client, NEW, sop_data(steps=[step]) | {field: value})
+    assert field_errors(resp.get_data(as_text=True), field) == ["Not a valid choice."]
+    assert sop_count() == 0
+
+
+def test_details_and_flow_choices_show_kind_and_status_labels(admin_client):
+    target = make_sop("care", kind="nurture", status="running")
+    sop = make_sop("welcome", kind="new_customer", normal_end_flow_to_id=target.id)
+    details = admin_client.get(f"/admin/sops/details/?id={sop.id}").get_data(as_text=True)
+    assert "New customer SOP" in details and "Draft" in details
+    assert "Care [care] · Nurture SOP · Running" in details
+    assert "new_customer" not in details and ">draft<" not in details
+    form = admin_client.get(edit_url(sop)).get_data(as_text=True)
+    assert "Care [care] · Nurture SOP · Running</option>" in form

@@ -156,3 +156,27 @@ def test_new_user_needs_a_password_of_eight_characters(admin_client):
                                                          "password": "short"})
     assert field_errors(short.get_data(as_text=True), "password")
     assert db.session.scalar(select(User).where(User.username == "dan")) is None
+
+
+def test_an_employee_with_customers_login_or_sop_cannot_be_deleted(admin_client):
+    from models import Employee
+    from tests.conftest import make_employee
+
+    def delete(employee):
+        token = csrf_token_from(admin_client.get("/admin/employees/").get_data(as_text=True))
+        return admin_client.post("/admin/employees/delete/", data={
+            "id": employee.id, "csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+
+    with acting_as("test"):
+        owner, linked, member, free = (make_employee(u) for u in ("zhang", "li", "wang", "zhao"))
+        db.session.add(Customer(external_id="c1", name="C1", owner=owner))
+        db.session.add(Sop(key="care", name="Care", kind="nurture", members=[member]))
+        db.session.commit()
+    make_user("li-login", "sales", linked)
+    for employee, why in ((owner, "owns 1 customer"), (linked, "is the employee of login li-login"),
+                          (member, "is a member of SOP care")):
+        page = delete(employee)
+        assert why in page and "Deactivate the employee instead." in page, employee.userid
+        assert "IntegrityError" not in page
+    delete(free)
+    assert set(db.session.scalars(select(Employee.userid))) == {"zhang", "li", "wang"}

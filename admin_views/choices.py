@@ -1,0 +1,63 @@
+"""What several screens share: who may do what, the labels of stored codes, the
+choices read from the database when a form is shown, and the local time zone."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from jobs.core import vocab as V
+from models import Settings, Tag, db
+
+# --- role groups (SPEC §7) ----------------------------------------------------------
+CONFIG_ROLES = ("admin", "ops")  # SOPs, journeys, tags, segments, materials
+CUSTOMER_ROLES = ("admin", "ops", "manager", "sales", "service")  # open the customer list
+TAG_ROLES = ("admin", "ops", "manager", "sales")  # tag customers by hand
+MONEY_ROLES = ("admin", "ops", "manager", "sales")  # see annual value and tier (not service)
+
+# --- labels of stored codes ---------------------------------------------------------
+ROLE_LABELS = {"admin": _l("Administrator"), "ops": _l("Operations"), "manager": _l("Manager"),
+               "sales": _l("Sales"), "service": _l("Customer service"),
+               "finance": _l("Finance")}
+CHURN_LABELS = {"normal": _l("Normal"), "lost": _l("Lost"), "dormant": _l("Dormant")}
+KIND_LABELS = {"new_customer": _l("New customer SOP"), "nurture": _l("Nurture SOP"),
+               "playbook": _l("Playbook SOP")}
+STATUS_LABELS = {"draft": _l("Draft"), "initializing": _l("Initializing"),
+                 "running": _l("Running"), "paused": _l("Paused"), "ended": _l("Ended")}
+TIER_LABELS = {"high": _l("High"), "potential": _l("Potential"), "normal": _l("Normal")}
+
+
+def labelled(labels: dict):
+    """A column formatter showing the label of the stored code (the code if unknown)."""
+    return lambda view, context, model, name: labels.get(getattr(model, name),
+                                                         getattr(model, name))
+
+
+# --- choices read when a form or filter is shown -------------------------------------
+def tag_names() -> list[str]:
+    return list(db.session.scalars(select(Tag.name).order_by(Tag.name)))
+
+
+def lifecycle_stages() -> list[str]:
+    return [str(s) for s in Settings.get(db.session).lifecycle_stages or ()]
+
+
+def churn_choices() -> list[tuple[str, str]]:
+    return [(s, CHURN_LABELS[s]) for s in V.CHURN_STATUSES]
+
+
+# --- time ----------------------------------------------------------------------------
+def local_zone() -> ZoneInfo:
+    """The enterprise time zone (settings, else the app's SOP_TIMEZONE)."""
+    row = db.session.get(Settings, 1)
+    return ZoneInfo(row.timezone if row else current_app.config["SOP_TIMEZONE"])
+
+
+def local_minutes(view, value: datetime, name=None) -> str:
+    """A stored time as `YYYY-MM-DD HH:MM` in the enterprise zone (a type formatter)."""
+    if value.tzinfo is None:  # the models store UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
