@@ -27,6 +27,7 @@ from admin_views.choices import (
     local_zone, tag_names,
 )
 from admin_views.forms import CsrfForm, LazyOptions, NameChoiceField
+from jobs.core.tiers import tier_for
 from models import AuditLog, Customer, CustomerTag, Employee, Order, Settings, Tag, TagChange, db
 from models.audit import current_actor
 from models.base import utcnow
@@ -60,13 +61,6 @@ def customers_in_scope(query):
         staff = select(Employee.id).where(Employee.department_id == department)
         return query.filter(Customer.owner_id.in_(staff))
     return query
-
-
-def tier_for(annual_value, settings: Settings) -> str:
-    """The tier an annual value puts a customer in (thresholds from the settings)."""
-    if annual_value >= settings.tier_high_threshold:
-        return "high"
-    return "potential" if annual_value >= settings.tier_potential_threshold else "normal"
 
 
 # --- filters ------------------------------------------------------------------------
@@ -285,7 +279,9 @@ class CustomerView(SecuredModelView):
         return True
 
     def on_model_change(self, form, model: Customer, is_created: bool) -> None:
-        model.tier = tier_for(model.annual_value or 0, Settings.get(db.session))
+        settings = Settings.get(db.session)
+        model.tier = tier_for(model.annual_value or 0, settings.tier_high_threshold,
+                              settings.tier_potential_threshold)
 
     def get_query(self):
         return super().get_query().options(joinedload(Customer.owner),

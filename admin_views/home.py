@@ -65,6 +65,7 @@ class HomeView(SecuredIndexView):
                 journeys_enabled=db.session.scalar(
                     select(func.count()).select_from(Journey).where(Journey.enabled)))
         if role == "admin":
+            context["zone"] = local_zone()
             context["recent"] = db.session.scalars(
                 select(AuditLog).order_by(AuditLog.id.desc()).limit(8)).all()
         if role in ("admin", "finance"):

@@ -23,6 +23,14 @@ class DepartmentView(SecuredModelView):
     column_searchable_list = ("name",)
     form_columns = ("name",)
 
+    def on_model_delete(self, department) -> None:
+        count = db.session.scalar(select(func.count(Employee.id))
+                                  .where(Employee.department_id == department.id))
+        if count:
+            raise ValidationError(str(_l(
+                "%(name)s cannot be deleted: %(num)d employees belong to it. Move them first.",
+                name=department.name, num=count)))
+
 
 def employee_ties(employee: Employee) -> list[str]:
     """What would lose its employee if this one were deleted, in words."""

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from jobs.core.tiers import tier_for
 from models import Customer, CustomerTag, Employee, Order, Settings, Tag, TagChange
 
 CUSTOMER_COUNT = 2000
@@ -58,12 +59,6 @@ def between(rng: random.Random, start: datetime, end: datetime) -> datetime:
     return start + timedelta(seconds=rng.randint(0, seconds))
 
 
-def tier_of(value: Decimal, high: int, potential: int) -> str:
-    if value >= high:
-        return "high"
-    return "potential" if value >= potential else "normal"
-
-
 class Planner:
     """Plans customer `i` from the shared random stream (call in order 0..N-1)."""
 
@@ -90,7 +85,7 @@ class Planner:
             stage = "潜在" if rng.random() < 0.6 else "新客户"
         churn = "lost" if rng.random() < 0.06 else "normal"
         review, reason = self._review(added)
-        tier = tier_of(value, self.settings.tier_high_threshold,
+        tier = tier_for(value, self.settings.tier_high_threshold,
                        self.settings.tier_potential_threshold)
         row = {
             "external_id": external_id(i), "name": name,

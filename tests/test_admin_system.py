@@ -180,3 +180,24 @@ def test_an_employee_with_customers_login_or_sop_cannot_be_deleted(admin_client)
         assert "IntegrityError" not in page
     delete(free)
     assert set(db.session.scalars(select(Employee.userid))) == {"zhang", "li", "wang"}
+
+
+def test_a_department_with_employees_cannot_be_deleted(admin_client):
+    from models import Department
+    from tests.conftest import make_department, make_employee
+
+    with acting_as("test"):
+        make_employee("zhang", department="华东销售")
+        empty = make_department("空部门")
+        db.session.commit()
+    full = db.session.scalar(select(Department).where(Department.name == "华东销售"))
+
+    def delete(department):
+        token = csrf_token_from(admin_client.get("/admin/departments/").get_data(as_text=True))
+        return admin_client.post("/admin/departments/delete/", data={
+            "id": department.id, "csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+
+    page = delete(full)
+    assert "1 employees belong to it" in page and "IntegrityError" not in page
+    delete(empty)
+    assert set(db.session.scalars(select(Department.name))) == {"华东销售"}
