@@ -118,9 +118,13 @@ class NameChoiceField(JsonKeyMixin, SelectField):
 class ReadOnlyField(StringField):
     """Shows the stored value; whatever the browser sends is ignored and nothing is written."""
 
-    def __init__(self, label=None, **kwargs):
+    def __init__(self, label=None, labels: dict | None = None, **kwargs):
         kwargs.setdefault("render_kw", {"readonly": True})
+        self.labels = labels or {}  # stored code -> what the user reads
         super().__init__(label, **kwargs)
+
+    def _value(self) -> str:
+        return str(self.labels.get(self.data, super()._value()))
 
     def process_formdata(self, valuelist):
         pass

@@ -230,7 +230,7 @@ class SopView(SecuredModelView):
         "early_end_add_tags", "early_end_flow_to", "normal_end_add_tags", "normal_end_flow_to",
     )
     form_extra_fields = {
-        "status": ReadOnlyField(_l("Status"), default="draft",
+        "status": ReadOnlyField(_l("Status"), default="draft", labels=STATUS_LABELS,
                                 description=_l("Changed by start / pause / resume / end")),
         "target_sources": FreeNamesField(_l("Sources"), json_key=("target", "sources"),
                                          description=_l("Any of these channels")),

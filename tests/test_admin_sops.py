@@ -288,3 +288,19 @@ def test_details_and_flow_choices_show_kind_and_status_labels(admin_client):
     assert "new_customer" not in details and ">draft<" not in details
     form = admin_client.get(edit_url(sop)).get_data(as_text=True)
     assert "Care [care] · Nurture SOP · Running</option>" in form
+
+
+def test_status_is_shown_by_its_label_and_cannot_be_posted(app):
+    with acting_as("test"):
+        db.session.add(Sop(key="care", name="Care", kind="nurture", status="running"))
+        db.session.commit()
+    from tests.conftest import make_user
+
+    make_user("ops1", "ops")
+    client = signed_in(app, "ops1")
+    sop_id = db.session.scalar(select(Sop.id).where(Sop.key == "care"))
+    page = client.get(f"/admin/sops/edit/?id={sop_id}").get_data(as_text=True)
+    assert 'id="status"' in page and 'value="Running"' in page and 'value="running"' not in page
+    post_form(client, f"/admin/sops/edit/?id={sop_id}", {"name": "Care", "status": "draft"})
+    db.session.expire_all()
+    assert db.session.scalar(select(Sop.status).where(Sop.key == "care")) == "running"
