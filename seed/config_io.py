@@ -29,14 +29,21 @@ def _by(session: Session, model, column, value):
     return session.scalar(select(model).where(column == value))
 
 
+def _keyed(session: Session, column, value):
+    """The row whose `column` is `value` (e.g. Sop.key), added to the session if new."""
+    model = column.class_
+    row = _by(session, model, column, value)
+    if row is None:
+        row = model(**{column.key: value})
+        session.add(row)
+    return row
+
+
 def _department(session: Session, name: str | None) -> Department | None:
     if not name:
         return None
-    dep = _by(session, Department, Department.name, name)
-    if dep is None:
-        dep = Department(name=name)
-        session.add(dep)
-        session.flush()
+    dep = _keyed(session, Department.name, name)
+    session.flush()  # later employees of the document find it by name
     return dep
 
 
@@ -77,10 +84,7 @@ def apply_settings(session: Session, d: dict) -> Settings:
 
 
 def apply_employee(session: Session, d: dict) -> Employee:
-    emp = _by(session, Employee, Employee.userid, d["userid"])
-    if emp is None:
-        emp = Employee(userid=d["userid"])
-        session.add(emp)
+    emp = _keyed(session, Employee.userid, d["userid"])
     emp.name = d["name"]
     emp.department = _department(session, d.get("department"))
     emp.role = d.get("role", "sales")
@@ -89,29 +93,20 @@ def apply_employee(session: Session, d: dict) -> Employee:
 
 
 def apply_tag(session: Session, d: dict) -> Tag:
-    tag = _by(session, Tag, Tag.name, d["name"])
-    if tag is None:
-        tag = Tag(name=d["name"])
-        session.add(tag)
+    tag = _keyed(session, Tag.name, d["name"])
     tag.group_name = d.get("group")
     return tag
 
 
 def apply_material(session: Session, d: dict) -> Material:
-    m = _by(session, Material, Material.key, d["key"])
-    if m is None:
-        m = Material(key=d["key"])
-        session.add(m)
+    m = _keyed(session, Material.key, d["key"])
     m.kind, m.title = d["kind"], d["title"]
     m.url, m.content, m.file_path = d.get("url"), d.get("content"), d.get("file")
     return m
 
 
 def apply_segment(session: Session, d: dict) -> Segment:
-    seg = _by(session, Segment, Segment.key, d["key"])
-    if seg is None:
-        seg = Segment(key=d["key"])
-        session.add(seg)
+    seg = _keyed(session, Segment.key, d["key"])
     seg.name, seg.filter = d["name"], dict(d.get("filter") or {})
     return seg
 
@@ -190,10 +185,7 @@ def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
 
 def apply_sop(session: Session, d: dict) -> Sop:
     """Create or update one SOP from its document shape (flows resolved separately)."""
-    sop = _by(session, Sop, Sop.key, d["key"])
-    if sop is None:
-        sop = Sop(key=d["key"])
-        session.add(sop)
+    sop = _keyed(session, Sop.key, d["key"])
     sop.name, sop.kind = d["name"], d["kind"]
     sop.description = d.get("description")
     if "status" in d:
@@ -240,10 +232,7 @@ def condition_rows(rule) -> list[JourneyCondition]:
 
 
 def apply_journey(session: Session, d: dict) -> Journey:
-    j = _by(session, Journey, Journey.key, d["key"])
-    if j is None:
-        j = Journey(key=d["key"])
-        session.add(j)
+    j = _keyed(session, Journey.key, d["key"])
     j.name, j.description = d["name"], d.get("description")
     for flag, default in (("enabled", False), ("automation", True), ("stage_reminders", True),
                           ("followup_reminders", True)):
