@@ -113,14 +113,14 @@ def create_app(config: dict | None = None) -> Flask:
         return response
 
     from admin_views import init_admin
-    from admin_views.auth import auth_bp
-    from api import api_bp, json_for_unrouted_api_paths
+    from admin_views.auth import auth_bp, error_page
+    from api import api_bp, error_pages
     from seed.cli import register_cli
 
     app.register_blueprint(auth_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(api_bp)
-    json_for_unrouted_api_paths(app)
+    error_pages(app, error_page)
     init_admin(app)
     register_cli(app)
     return app

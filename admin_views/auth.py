@@ -57,6 +57,19 @@ def set_language(code: str):
     return redirect(safe_next(request.referrer and urlsplit(request.referrer).path))
 
 
+ERROR_TEXT = {
+    403: _l("You do not have access to this page. Ask an administrator for the role you need."),
+    404: _l("This page does not exist, or it is not visible to you."),
+    405: _l("This address does not accept that kind of request."),
+}
+
+
+def error_page(exc):
+    """The product's own page for 403/404/405, in the user's language."""
+    return render_template("error.html", code=exc.code,
+                           text=ERROR_TEXT.get(exc.code, exc.description)), exc.code
+
+
 @auth_bp.route("/")
 def home():
     return redirect(url_for("admin.index"))

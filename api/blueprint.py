@@ -36,15 +36,16 @@ def _http_error(exc: HTTPException):
                     "detail": exc.description}), exc.code
 
 
-def json_for_unrouted_api_paths(app) -> None:
-    """Unknown /api/ URLs and wrong methods answer JSON too, not the HTML error page."""
+def error_pages(app, html_page) -> None:
+    """403/404/405 answer JSON under /api/ (even for unknown URLs), `html_page` elsewhere."""
 
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    def _not_routed(exc: HTTPException):
+    def _error(exc: HTTPException):
         if request.path.startswith(api_bp.url_prefix + "/") or request.path == api_bp.url_prefix:
             return _http_error(exc)
-        return exc
+        return html_page(exc)
+
+    for code in (403, 404, 405):
+        app.register_error_handler(code, _error)
 
 
 @api_bp.before_request

@@ -134,3 +134,18 @@ def test_sqlite_and_postgresql_both_enforce_foreign_keys(app):
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_forbidden_and_missing_pages_are_the_products_own(client):
+    from tests.conftest import make_employee
+
+    make_user("sales1", "sales", employee=make_employee("lina"))
+    login(client, "sales1")
+    forbidden = client.get("/admin/sops/")
+    assert forbidden.status_code == 403
+    assert "请向管理员申请" in forbidden.get_data(as_text=True)  # Chinese by default
+    client.get("/lang/en")
+    page = client.get("/admin/users/").get_data(as_text=True)
+    assert "You do not have access to this page" in page and 'href="/admin/"' in page
+    missing = client.get("/admin/no-such-screen/")
+    assert missing.status_code == 404 and "This page does not exist" in missing.get_data(as_text=True)
