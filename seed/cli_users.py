@@ -1,4 +1,5 @@
-"""`flask users create NAME --role ROLE [--password PW] [--employee USERID]`, `flask users token NAME`."""
+"""`flask users create NAME --role ROLE [--password PW] [--employee USERID]` and
+`flask users token NAME` (SPEC §8)."""
 from __future__ import annotations
 
 import secrets

@@ -107,7 +107,8 @@ class Checker:
             return False
         for key in value:
             if key not in allowed:
-                self.add(join(path, str(key)), "unknown field (allowed: {allowed})", allowed=", ".join(allowed))
+                self.add(join(path, str(key)), "unknown field (allowed: {allowed})",
+                         allowed=", ".join(allowed))
         return True
 
     def items(self, value, path: str, limit: int | None = None, what: str = "items") -> list:
@@ -179,5 +180,6 @@ class Checker:
             if value is None:
                 continue
             if value in seen:
-                self.add(join(join(path, i), name), "duplicate {field} '{value}'", field=name, value=value)
+                self.add(join(join(path, i), name), "duplicate {field} '{value}'", field=name,
+                         value=value)
             seen.add(value)

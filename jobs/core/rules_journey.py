@@ -20,7 +20,8 @@ def check_condition(c: Checker, cond, path: str) -> str | None:
             c.names(value, join(path, "tags_any"), c.known.tags, "tag")
     elif kind == "stage":
         if value not in c.known.stages:
-            c.add(join(path, "stage"), "must be one of: {choices}", choices=", ".join(c.known.stages))
+            c.add(join(path, "stage"), "must be one of: {choices}",
+                  choices=", ".join(c.known.stages))
     elif kind == "churn_status":
         if value not in V.CHURN_STATUSES:
             c.add(join(path, "churn_status"), "must be one of: {choices}",

@@ -89,7 +89,8 @@ def check_step(c: Checker, step, path: str) -> None:
             c.add(join(path, "add_tags"), "a tag step adds or removes at least one tag")
     elif action == "stage":
         if step.get("stage") not in c.known.stages:
-            c.add(join(path, "stage"), "must be one of: {choices}", choices=", ".join(c.known.stages))
+            c.add(join(path, "stage"), "must be one of: {choices}",
+                  choices=", ".join(c.known.stages))
 
 
 def check_assignee(c: Checker, value, path: str) -> None:
