@@ -3,6 +3,7 @@ from models.audit import AuditLog
 from models.base import db
 from models.content import Material, Settings
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
+from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
     Journey, JourneyCondition, JourneyReminder, JourneyRule, JourneyStage,
 )

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import JSON, Integer, String, event, inspect, insert
 from sqlalchemy.orm import ColumnProperty, Mapped, Session, mapped_column
-from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history
 
 from models.base import UTCDateTime, db, utcnow
 
@@ -70,9 +70,13 @@ def _values(obj, which: str) -> dict:
     out = {}
     for attr in list(mapper.column_attrs) + list(mapper.relationships):
         is_column = isinstance(attr, ColumnProperty)
-        if attr.key in hidden or (not is_column and not attr.uselist):
+        if attr.key in hidden or (not is_column and (not attr.uselist or attr.viewonly)):
             continue
-        hist = get_history(obj, attr.key)
+        # Never load a collection during a flush just to audit it: one that was not
+        # loaded was not changed through this session (orders, tags of a customer).
+        hist = get_history(obj, attr.key, passive=PASSIVE_NO_INITIALIZE)
+        if not is_column and not (hist.added or hist.unchanged or hist.deleted):
+            continue
         if which == "new":
             value = hist.sum()
         else:
