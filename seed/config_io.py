@@ -42,9 +42,7 @@ def _keyed(session: Session, column, value):
 def _department(session: Session, name: str | None) -> Department | None:
     if not name:
         return None
-    dep = _keyed(session, Department.name, name)
-    session.flush()  # later employees of the document find it by name
-    return dep
+    return _keyed(session, Department.name, name)  # autoflush lets the next lookup find it
 
 
 def _materials(session: Session, keys) -> list[Material]:
