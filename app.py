@@ -116,6 +116,7 @@ def create_app(config: dict | None = None) -> Flask:
     from admin_views.auth import auth_bp, error_page
     from api import api_bp, error_pages
     from seed.cli import register_cli
+    import jobs.lifecycle  # noqa: F401  (its listeners cancel sends of deleted steps)
 
     app.register_blueprint(auth_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies

@@ -16,7 +16,7 @@ from typing import Callable
 
 from rq import cron
 
-from jobs.queues import MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES
+from jobs.queues import MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, TICK_QUEUE
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,10 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("heartbeat", "jobs.maintenance.heartbeat", interval=60, job_timeout=30),
-    # The evaluator tick (jobs/evaluator.py, DESIGN "How data flows") joins here
-    # with its issue: every 60 s on jobs.queues.TICK_QUEUE.
+    # The evaluator (jobs/evaluator.py, DESIGN "How data flows"); a run that finds
+    # another one going exits at once.
+    PeriodicJob("tick", "jobs.engine_jobs.run_tick", interval=60, job_timeout=600,
+                queue=TICK_QUEUE),
 )
 
 

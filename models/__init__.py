@@ -3,16 +3,19 @@ from models.audit import AuditLog
 from models.base import db
 from models.content import Material, Settings
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
+from models.delivery import Delivery
 from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
-    Journey, JourneyCondition, JourneyReminder, JourneyRule, JourneyStage,
+    Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
 )
 from models.org import ApiToken, Department, Employee, User
-from models.sops import Sop, SopStep, SopVersion
+from models.sops import Enrollment, Sop, SopStep, SopVersion
+from models.tasks import Task
 
 __all__ = [
     "db", "AuditLog", "Material", "Settings", "Customer", "CustomerTag", "Order",
     "Segment", "Tag", "TagChange", "Journey", "JourneyCondition", "JourneyReminder",
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
-    "SopStep", "SopVersion",
+    "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
+    "JourneyPlacement", "Task",
 ]

@@ -1,10 +1,11 @@
 """Customer journeys (客户旅程SOP): stages, rules (OR) of conditions (AND), reminders."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint,
+    JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text,
+    UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -30,6 +31,8 @@ class Journey(db.Model):
     followup_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set while "sync data" runs; the journey cannot be edited meanwhile.
     sync_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sync_progress: Mapped[int] = mapped_column(Integer, default=0)  # percent of the last sync
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -139,3 +142,38 @@ class JourneyReminder(db.Model):
 
     def __str__(self) -> str:
         return f"day {self.day} {self.hour:02d}:00 {self.text[:40] if self.text else ''}"
+
+
+class JourneyPlacement(db.Model):
+    """A customer's stay in one stage of a journey; the open one has `left_at` NULL.
+
+    A customer is in at most one stage per journey: a partial unique index over the
+    open placements. Closed placements stay as history (stage-to-stage moves).
+    `next_due_at` works as on enrollments, for the stage's reminders.
+    """
+
+    __tablename__ = "journey_placements"
+    __table_args__ = (
+        Index("uq_journey_placements_open", "journey_id", "customer_id", unique=True,
+              sqlite_where=text("left_at IS NULL"), postgresql_where=text("left_at IS NULL")),
+        Index("ix_journey_placements_due", "next_due_at"),
+        Index("ix_journey_placements_stage", "stage_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("journey_stages.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    day0: Mapped[date] = mapped_column(Date)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    journey: Mapped[Journey] = relationship()
+    stage: Mapped[JourneyStage] = relationship()
+    customer = relationship("Customer")
+
+    def __str__(self) -> str:
+        return f"{self.stage} · customer {self.customer_id}"

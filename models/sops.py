@@ -1,14 +1,17 @@
 """SOPs (客户SOP): target, batch settings, timed steps, end rules, versions."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint,
+    JSON, Boolean, CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobs.core.vocab import MAX_BATCH_SIZE, SOP_KINDS, SOP_STATUSES, STEP_ACTIONS
+from jobs.core.vocab import (
+    ENROLLMENT_STATUSES, MAX_BATCH_SIZE, SOP_KINDS, SOP_STATUSES, STEP_ACTIONS,
+)
 from models.base import UTCDateTime, db, in_check, utcnow
 from models.content import Material
 from models.org import Department, Employee
@@ -75,6 +78,9 @@ class Sop(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the first full evaluation (status initializing): percent done, when it finished
+    init_progress: Mapped[int] = mapped_column(Integer, default=0)
+    initialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     members: Mapped[list[Employee]] = relationship(secondary=sop_members, order_by=Employee.userid)
     departments: Mapped[list[Department]] = relationship(
@@ -144,3 +150,44 @@ class SopVersion(db.Model):
     diff: Mapped[str] = mapped_column(Text, default="")
 
     sop: Mapped[Sop] = relationship()
+
+
+class Enrollment(db.Model):
+    """One customer in one SOP (at most once: unique), with the clock of its steps.
+
+    `day0` is the local date of day 0 (the add day for new-customer SOPs, the
+    enrollment day otherwise). `next_due_at` is the local due time of the first
+    step not yet written as a delivery, NULL once all are written: the tick picks
+    enrollments by it (indexed), so its cost follows what falls due.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("sop_id", "customer_id"),
+        CheckConstraint(in_check("status", ENROLLMENT_STATUSES), name="status"),
+        Index("ix_enrollments_due", "status", "next_due_at"),
+        Index("ix_enrollments_sop_status", "sop_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_id: Mapped[int] = mapped_column(ForeignKey("sops.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    round: Mapped[int] = mapped_column(Integer, default=1)  # bumped when ops re-add by hand
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    day0: Mapped[date] = mapped_column(Date)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    holdout: Mapped[bool] = mapped_column(Boolean, default=False)
+    flowed_from_id: Mapped[int | None] = mapped_column(ForeignKey("sops.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # why it ended, and what became of its flow ("entered", "skipped: ...")
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+    flow_result: Mapped[str | None] = mapped_column(String(200))
+
+    sop: Mapped[Sop] = relationship(foreign_keys=[sop_id])
+    flowed_from: Mapped[Sop | None] = relationship(foreign_keys=[flowed_from_id])
+    customer = relationship("Customer")
+
+    def __str__(self) -> str:
+        return f"{self.sop.key if self.sop else self.sop_id} · customer {self.customer_id}"

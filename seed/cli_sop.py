@@ -1,12 +1,18 @@
-"""`flask sop import FILE` and `flask sop export [FILE]` (config as code)."""
+"""`flask sop tick|send [--at]` (the engine by hand), `flask sop import FILE` and
+`flask sop export [FILE]` (config as code)."""
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime, timezone
 
 import click
 import yaml
 from flask.cli import AppGroup
 
+from jobs.evaluator import tick
+from jobs.events import parse_time
+from jobs.handover import hand_over
 from models import db
 from models.audit import acting_as
 from seed.config_io import dump_yaml, export_document, import_document, load_yaml
@@ -14,10 +20,45 @@ from seed.config_io import dump_yaml, export_document, import_document, load_yam
 sop_cli = AppGroup("sop", help="SOP engine commands.")
 
 
+def _at(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}", param_hint="--at") from None
+
+
+AT = click.option("--at", "at", metavar="ISO8601",
+                  help="Run as of this time (with a UTC offset), default now.")
+
+
+@sop_cli.command("tick")
+@AT
+def tick_command(at):
+    """Run one evaluator pass and print its summary as JSON."""
+    with acting_as("cli:tick"):
+        summary = tick(db.session, _at(at))
+    click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    if "skipped" in summary:
+        raise SystemExit(3)  # another tick was running; nothing was done
+
+
+@sop_cli.command("send")
+@AT
+def send_command(at):
+    """Hand every delivery due by then to its channel; print a JSON summary."""
+    with acting_as("cli:send"):
+        summary = hand_over(db.session, _at(at))
+        db.session.commit()
+    click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+
+
 @sop_cli.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
-def import_config(path):
-    """Validate FILE and apply it all or nothing."""
+@AT
+def import_config(path, at):
+    """Validate FILE and apply it all or nothing (an SOP set running starts --at)."""
     try:
         with click.open_file(path, encoding="utf-8") as fh:
             doc = load_yaml(fh)
@@ -29,7 +70,7 @@ def import_config(path):
         doc = {}
     with acting_as("cli:import"):
         try:
-            problems = import_document(db.session, doc)
+            problems = import_document(db.session, doc, _at(at))
         except Exception:
             db.session.rollback()
             raise

@@ -82,7 +82,9 @@ def sop_to_dict(sop: Sop) -> dict:
     })
     d = {
         "key": sop.key, "name": sop.name, "kind": sop.kind, "description": sop.description,
-        "status": sop.status, "priority": sop.priority, "trigger": sop.trigger_event,
+        # an SOP starting (its first evaluation pending) is a running one in config terms
+        "status": "running" if sop.status == "initializing" else sop.status,
+        "priority": sop.priority, "trigger": sop.trigger_event,
         "target": target,
         "entry_window_hours": sop.entry_window_hours,
         "batch": {"size": sop.batch_size, "interval_minutes": sop.batch_interval_minutes},

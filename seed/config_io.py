@@ -8,16 +8,19 @@ an item in the document is its whole definition.
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobs import lifecycle
 from jobs.core.config_rules import Problem, parse_at, rule_conditions, validate_document
 from models import (
     Department, Employee, Journey, JourneyCondition, JourneyReminder, JourneyRule,
     JourneyStage, Material, Segment, Settings, Sop, SopStep, SopVersion, Tag,
 )
 from models.audit import current_actor
+from models.base import utcnow
 from seed.config_export import (  # noqa: F401  (re-exported for callers of config_io)
     export_document, journey_to_dict, known_from_db, normalise_condition, rule_to_yaml,
     sop_to_dict,
@@ -186,8 +189,7 @@ def apply_sop(session: Session, d: dict) -> Sop:
     sop = _keyed(session, Sop.key, d["key"])
     sop.name, sop.kind = d["name"], d["kind"]
     sop.description = d.get("description")
-    if "status" in d:
-        sop.status = d["status"]
+    sop.status = sop.status or "draft"  # moved by the engine's lifecycle, after the steps
     sop.priority = d.get("priority", 0)
     sop.trigger_event = d.get("trigger")
     target = d.get("target") or {}
@@ -282,8 +284,24 @@ def apply_reminders(session: Session, stage: JourneyStage, wanted: list[dict]) -
     stage.reminders = reminders
 
 
-def import_document(session: Session, doc) -> list[Problem]:
-    """Validate `doc`, then apply it. Returns problems (and writes nothing) or []."""
+def move_status(session: Session, sop: Sop, wanted: str | None, now: datetime) -> None:
+    """Go to `wanted` the way the admin buttons do: running from draft means started."""
+    if wanted is None or wanted == sop.status or (
+            wanted == "running" and sop.status == "initializing"):
+        return
+    if wanted == "paused" and sop.status == "draft":
+        sop.status = "paused"  # a new SOP set up paused; resuming it starts it
+        return
+    move = {"running": lifecycle.start, "paused": lifecycle.pause,
+            "ended": lifecycle.end_sop}[wanted]
+    move(session, sop, now)
+
+
+def import_document(session: Session, doc, now: datetime | None = None) -> list[Problem]:
+    """Validate `doc`, then apply it. Returns problems (and writes nothing) or [].
+
+    An SOP whose status moves to running starts as of `now` (default: the clock).
+    """
     problems = validate_document(doc, known_from_db(session))
     if problems:
         return problems
@@ -299,6 +317,9 @@ def import_document(session: Session, doc) -> list[Problem]:
     session.flush()
     for sop, d in sops:
         apply_flows(session, sop, d)
+    session.flush()
+    for sop, d in sops:
+        move_status(session, sop, d.get("status"), now or utcnow())
     session.flush()
     for sop, _ in sops:
         record_sop_version(session, sop)

@@ -48,8 +48,10 @@ def test_import_stores_every_field_kind():
     assert (wangwu.department.name, wangwu.role, wangwu.active) == ("华东销售", "manager", False)
 
     sop = sop_by_key("sunscreen-revisit")
+    # "running" in a file starts the SOP: its first evaluation waits for the next tick
     assert (sop.kind, sop.status, sop.priority, sop.entry_window_hours) == (
-        "new_customer", "running", 10, 48)
+        "new_customer", "initializing", 10, 48)
+    assert sop.started_at is not None
     assert sop.target == {"sources": ["渠道活码", "线上广告"], "tags_any": ["购买防晒正装"]}
     assert [e.userid for e in sop.members] == ["lisi", "zhangsan"]
     assert [d.name for d in sop.departments] == ["华东销售"]
@@ -189,9 +191,10 @@ def test_a_bad_document_changes_nothing_through_the_api():
     before = row_counts()
     with acting_as("test"):
         problems = import_document(db.session, half_good_document())
-    # the running sunscreen-revisit may not lose its target either
+    # the starting sunscreen-revisit may not lose its target either
+    locked = LOCKED.replace("running", "initializing")
     assert [str(p) for p in problems] == HALF_GOOD_PROBLEMS[:1] + [
-        "sops[2].kind: " + LOCKED, "sops[2].target: " + LOCKED] + HALF_GOOD_PROBLEMS[1:]
+        "sops[2].kind: " + locked, "sops[2].target: " + locked] + HALF_GOOD_PROBLEMS[1:]
     assert not (db.session.new or db.session.dirty or db.session.deleted)
     assert row_counts() == before
     db.session.rollback()

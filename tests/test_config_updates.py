@@ -3,6 +3,9 @@ from __future__ import annotations
 
 
 import pytest
+
+from jobs.evaluator import tick
+from models.base import utcnow
 from sqlalchemy import func, select
 
 from models import (
@@ -148,6 +151,9 @@ LOCKED = "can only change while the SOP is draft or paused (it is running)"
 
 def test_running_sop_refuses_a_target_or_kind_change_and_keeps_its_target():
     import_ok(care_doc(keyed_steps(a="一"), status="running"))
+    assert sop_by_key("care").status == "initializing"  # started; the tick evaluates it
+    tick(db.session, utcnow())
+    assert sop_by_key("care").status == "running"
     assert import_problems(care_doc(keyed_steps(a="一"), status="running",
                                     target={"tags_any": ["已复购"]})) == [
         f"sops[0].target: {LOCKED}"]
@@ -211,6 +217,8 @@ def test_a_journey_whose_sync_is_running_cannot_be_changed_by_import():
 def test_status_follows_the_lifecycle():
     import_ok({"sops": [{"key": "n", "name": "N", "kind": "nurture", "status": "running"}]})
     back = {"sops": [{"key": "n", "name": "N", "kind": "nurture", "status": "draft"}]}
+    assert import_problems(back) == ["sops[0].status: cannot go from initializing to draft"]
+    tick(db.session, utcnow())
     assert import_problems(back) == ["sops[0].status: cannot go from running to draft"]
     import_ok({"sops": [{"key": "n", "name": "N", "kind": "nurture", "status": "paused"}]})
     import_ok({"sops": [{"key": "n", "name": "N", "kind": "nurture", "status": "ended"}]})

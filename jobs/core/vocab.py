@@ -27,6 +27,15 @@ SOP_STATUS_MOVES = {
     "ended": (),
 }
 STEP_ACTIONS = ("message", "task", "tag", "stage")
+ENROLLMENT_STATUSES = ("active", "ended_early", "completed", "ended_manual")
+DELIVERY_STATUSES = ("pending", "deferred", "queued", "sent", "failed", "skipped", "expired",
+                     "cancelled")
+# A step is done (for the normal end) once its delivery is in one of these.
+DONE_DELIVERY_STATUSES = ("queued", "sent", "failed", "skipped", "expired", "cancelled")
+OPEN_DELIVERY_STATUSES = ("pending", "deferred")
+DELIVERY_ACTIONS = STEP_ACTIONS + ("reminder",)
+TASK_KINDS = ("send", "reminder", "step", "followup", "request", "review")
+TASK_STATUSES = ("open", "done", "cancelled")
 EVENT_TYPES = (
     "customer_added", "customer_updated", "owner_changed", "customer_lost",
     "tag_added", "tag_removed", "stage_changed", "order_placed",

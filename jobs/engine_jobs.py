@@ -1,0 +1,35 @@
+"""Thin RQ entry points for the evaluator: an app context, the clock, a service call."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rq import Retry
+
+from jobs.queues import TICK_QUEUE, job_app, queue
+from models import db
+from models.audit import acting_as
+
+TICK_TIMEOUT = 600
+
+
+def run_tick(at: str | None = None) -> dict:
+    """One tick as of `at` (ISO 8601) or now; exits at once if another is running."""
+    from jobs.evaluator import tick
+
+    now = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
+    with job_app().app_context(), acting_as("engine"):
+        try:
+            return tick(db.session, now)
+        finally:
+            db.session.remove()
+
+
+def enqueue_tick(app) -> None:
+    """Run a tick soon (after a start, a resume or a sync) instead of within the minute.
+
+    Only a shortcut: the periodic tick would do the same work, so a lost job
+    (Redis flushed) loses nothing.
+    """
+    queue(app, TICK_QUEUE).enqueue(
+        run_tick, job_timeout=TICK_TIMEOUT, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=2, interval=[10, 60]))

@@ -1,0 +1,160 @@
+"""Customers into and out of SOPs: entry, early/manual/normal end, flow. Set-based.
+
+Entries are INSERT ... SELECT over the customers a caller scopes (the changed ones
+in a tick, an id range when an SOP starts); the unique (sop, customer) constraint
+and a NOT EXISTS keep a customer to one enrollment per SOP (SPEC §3).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from sqlalchemy import (
+    Boolean, ColumnElement, Date, and_, false, insert, literal, not_, null, select, true, update,
+)
+
+from jobs.conditions_sql import condition_sql
+from jobs.context import Context
+from jobs.core.due import Clock, Slot, local_date, local_time
+from jobs.core.vocab import OPEN_DELIVERY_STATUSES
+from jobs.customer_writes import change_tags, chunks
+from models import Customer, Delivery, Enrollment, Sop
+from models.base import UTCDateTime
+
+HOLDOUT_SPREAD = 7919  # a prime: spreads consecutive ids over the 100 holdout buckets
+
+
+def clock_of(sop: Sop) -> Clock:
+    return Clock(Slot(s.id, s.position, s.day, s.at_time) for s in sop.steps)
+
+
+def _holdout(sop: Sop) -> ColumnElement:
+    """Deterministic: the same customer always lands on the same side (SPEC §3)."""
+    if not sop.holdout_percent:
+        return literal(False, Boolean)
+    return (Customer.id * HOLDOUT_SPREAD + sop.id) % 100 < sop.holdout_percent
+
+
+def _not_enrolled(sop: Sop) -> ColumnElement[bool]:
+    return ~select(Enrollment.id).where(
+        Enrollment.sop_id == sop.id, Enrollment.customer_id == Customer.id).exists()
+
+
+def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
+            flowed_from: int | None = None) -> int:
+    first = clock_of(sop).first(day0, ctx.tz)
+    rows = select(
+        literal(sop.id), Customer.id, literal("active"), literal(1),
+        literal(ctx.now, UTCDateTime), literal(day0, Date),
+        literal(first, UTCDateTime) if first else null(), _holdout(sop),
+        literal(flowed_from) if flowed_from else null(),
+    ).where(where, _not_enrolled(sop))
+    result = ctx.session.execute(insert(Enrollment).from_select(
+        ["sop_id", "customer_id", "status", "round", "enrolled_at", "day0", "next_due_at",
+         "holdout", "flowed_from_id"], rows))
+    return result.rowcount or 0
+
+
+def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool]) -> int:
+    """Enroll the customers in `scope` who match the SOP's target now.
+
+    The entry-conflict rule: one who also satisfies the early-end condition does not
+    enter. A new-customer SOP takes only customers added since it started and within
+    its entry window; their day 0 is the local day they were added.
+    """
+    where = and_(scope, condition_sql(ctx.entry_condition(sop)))
+    early = ctx.early_end_condition(sop)
+    if early is not None:
+        where = and_(where, not_(condition_sql(early)))
+    if sop.kind != "new_customer":
+        return _insert(ctx, sop, where, ctx.today)
+    since = max(sop.started_at or ctx.now, ctx.now - timedelta(hours=sop.entry_window_hours))
+    entered, day = 0, local_date(since, ctx.tz)
+    while day <= ctx.today:  # one statement per local add day: day 0 is a literal
+        start, end = local_time(day, "00:00", ctx.tz), local_time(day + timedelta(days=1), "00:00", ctx.tz)
+        window = and_(Customer.added_at >= max(start, since), Customer.added_at < end,
+                      Customer.added_at <= ctx.now)
+        entered += _insert(ctx, sop, and_(where, window), day)
+        day += timedelta(days=1)
+    return entered
+
+
+def end(ctx: Context, sop: Sop, customer_ids: Sequence[int], status: str, reason: str,
+        add_tags: Sequence[str] = (), flow_to: Sop | None = None) -> list[int]:
+    """End these customers' active enrollments in `sop`; auto-tags, then the flow.
+
+    Returns the customers whose enrollment this call ended (others had already ended).
+    """
+    ended: list[int] = []
+    for part in chunks(customer_ids):
+        rows = ctx.session.execute(
+            update(Enrollment)
+            .where(Enrollment.sop_id == sop.id, Enrollment.customer_id.in_(part),
+                   Enrollment.status == "active")
+            .values(status=status, ended_at=ctx.now, end_reason=reason, next_due_at=None)
+            .returning(Enrollment.id, Enrollment.customer_id)
+            .execution_options(synchronize_session=False)).all()
+        if not rows:
+            continue
+        ctx.session.execute(
+            update(Delivery)
+            .where(Delivery.enrollment_id.in_([r.id for r in rows]),
+                   Delivery.status.in_(OPEN_DELIVERY_STATUSES))
+            .values(status="cancelled", reason=reason)
+            .execution_options(synchronize_session=False))
+        ended.extend(r.customer_id for r in rows)
+    change_tags(ctx.session, ended, ctx.now, add=list(add_tags or ()))
+    if flow_to is not None and ended:
+        flow(ctx, sop, flow_to, ended)
+    return ended
+
+
+def flow(ctx: Context, source: Sop, target: Sop, customer_ids: Sequence[int]) -> int:
+    """Enroll into `target` (a nurture SOP) regardless of its early-end rule.
+
+    A customer already enrolled there once is skipped; the ending enrollment
+    records what became of its flow either way.
+    """
+    if target.kind != "nurture" or target.status not in ("running", "paused"):
+        _flow_result(ctx, source, customer_ids, f"skipped: {target.key} is not a running "
+                                                  "nurture SOP")
+        return 0
+    entered = 0
+    for part in chunks(customer_ids):
+        already = set(ctx.session.scalars(select(Enrollment.customer_id).where(
+            Enrollment.sop_id == target.id, Enrollment.customer_id.in_(part))))
+        entered += _insert(ctx, target, Customer.id.in_(part), ctx.today, flowed_from=source.id)
+        _flow_result(ctx, source, [c for c in part if c in already],
+                     f"skipped: already enrolled in {target.key}")
+        _flow_result(ctx, source, [c for c in part if c not in already],
+                     f"entered {target.key}")
+    return entered
+
+
+def _flow_result(ctx: Context, source: Sop, customer_ids: Sequence[int], result: str) -> None:
+    if customer_ids:
+        ctx.session.execute(
+            update(Enrollment)
+            .where(Enrollment.sop_id == source.id, Enrollment.customer_id.in_(customer_ids))
+            .values(flow_result=result).execution_options(synchronize_session=False))
+
+
+def end_early_if_triggered(ctx: Context, sop: Sop, candidate_ids: Sequence[int]) -> list[int]:
+    """Of the customers whose changes could trigger the rule, end those it now holds for."""
+    condition = ctx.early_end_condition(sop)
+    if condition is None or not candidate_ids:
+        return []
+    holding = list(ctx.session.scalars(select(Customer.id).where(
+        Customer.id.in_(sorted(candidate_ids)), condition_sql(condition),
+        select(Enrollment.id).where(Enrollment.sop_id == sop.id,
+                                    Enrollment.customer_id == Customer.id,
+                                    Enrollment.status == "active").exists())))
+    return end(ctx, sop, holding, "ended_early", "early end rule",
+               sop.early_end_add_tags, sop.early_end_flow_to)
+
+
+def scope_ids(ids: Sequence[int]) -> ColumnElement[bool]:
+    return Customer.id.in_(sorted(ids)) if ids else false()
+
+
+ALL = true()

@@ -1,0 +1,140 @@
+"""The tick: changes in, enrollments and stages moved, due deliveries out (DESIGN steps 1-3).
+
+One pass, as of `now`, under the tick lock (a second tick exits at once):
+1. finish what a start or a sync asked for: the full evaluation of an SOP that is
+   `initializing`, of a journey whose sync has started (set-based, in id ranges,
+   committing progress as it goes);
+2. read the unprocessed change journal in id order, in chunks, and evaluate only
+   those customers: early ends, entries, playbook triggers, journey stages;
+3. write the deliveries whose local day has come, run the due tag/stage/task
+   steps, end the enrollments whose steps are all done.
+Steps 2-3 repeat until a round changes nothing (an auto-tag is itself a change
+that may end another SOP), so running the same tick again changes nothing.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from jobs.context import Context
+from jobs.core.changes import could_make_true, fold
+from jobs.enrollments import end_early_if_triggered, enter, scope_ids
+from jobs.materialize import (
+    complete_finished, run_internal_steps, write_reminders, write_sop_deliveries,
+)
+from jobs.placements import place
+from jobs.tick_lock import tick_lock
+from models import ChangeJournal, Customer, Enrollment, Journey, Sop
+
+JOURNAL_CHUNK = 2000  # changes evaluated per transaction
+ID_RANGE = 100_000  # customers per transaction in a full evaluation
+MAX_ROUNDS = 10  # cascades of auto-tags and flows settle long before this
+
+
+def tick(session: Session, now: datetime) -> dict:
+    """One evaluator pass; returns a summary (what `flask sop tick` prints)."""
+    with tick_lock(session.get_bind()) as held:
+        if not held:
+            return {"skipped": "another tick is running"}
+        summary: Counter = Counter()
+        ctx = Context(session, now)
+        initialize(ctx, summary)
+        for _ in range(MAX_ROUNDS):
+            before = sum(summary.values())
+            process_journal(ctx, summary)
+            summary["deliveries"] += write_sop_deliveries(ctx)
+            summary["reminders"] += write_reminders(ctx)
+            summary["internal_steps"] += run_internal_steps(ctx)
+            summary["completed"] += complete_finished(ctx)
+            session.commit()
+            if sum(summary.values()) == before:
+                break
+        return {"at": now.isoformat(), **dict(sorted(summary.items()))}
+
+
+# --- full evaluations ----------------------------------------------------------
+def _id_ranges(session: Session):
+    low, high = session.execute(select(func.min(Customer.id), func.max(Customer.id))).one()
+    if low is None:
+        return []
+    return [(start, min(start + ID_RANGE - 1, high)) for start in range(low, high + 1, ID_RANGE)]
+
+
+def initialize(ctx: Context, summary: Counter) -> None:
+    session = ctx.session
+    for sop in session.scalars(select(Sop).where(Sop.status == "initializing").order_by(Sop.id)):
+        if sop.kind != "playbook":  # a playbook starts per event or by hand
+            ranges = _id_ranges(session)
+            for done, (low, high) in enumerate(ranges, 1):
+                summary["entered"] += enter(ctx, sop, Customer.id.between(low, high))
+                sop.init_progress = int(done * 100 / len(ranges))
+                session.commit()
+        sop.status, sop.init_progress, sop.initialized_at = "running", 100, ctx.now
+        session.commit()
+        summary["initialized"] += 1
+    for journey in session.scalars(select(Journey).where(Journey.sync_started_at.is_not(None))):
+        ranges = _id_ranges(session)
+        for done, (low, high) in enumerate(ranges, 1):
+            closed, opened = place(ctx, journey, Customer.id.between(low, high))
+            summary["stage_moves"] += opened
+            journey.sync_progress = int(done * 100 / len(ranges))
+            session.commit()
+        journey.sync_started_at, journey.sync_progress, journey.synced_at = None, 100, ctx.now
+        session.commit()
+        summary["synced"] += 1
+
+
+# --- incremental -----------------------------------------------------------------
+def process_journal(ctx: Context, summary: Counter) -> None:
+    while True:
+        rows = ctx.session.execute(
+            select(ChangeJournal.id, ChangeJournal.customer_id, ChangeJournal.kind,
+                   ChangeJournal.detail, ChangeJournal.at)
+            .where(ChangeJournal.processed_at.is_(None))
+            .order_by(ChangeJournal.id).limit(JOURNAL_CHUNK)).all()
+        if not rows:
+            return
+        evaluate_changes(ctx, fold((r.customer_id, r.kind, r.detail, r.at) for r in rows), summary)
+        ctx.session.execute(
+            update(ChangeJournal).where(ChangeJournal.id.in_([r.id for r in rows]))
+            .values(processed_at=ctx.now).execution_options(synchronize_session=False))
+        summary["changes"] += len(rows)
+        ctx.session.commit()
+
+
+def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
+    session, ids = ctx.session, sorted(changes)
+    summary["customers"] += len(ids)
+    sops = session.scalars(
+        select(Sop).where(Sop.status.in_(("running", "paused")))
+        .options(selectinload(Sop.steps), selectinload(Sop.members),
+                 selectinload(Sop.departments)).order_by(Sop.priority.desc(), Sop.id)).all()
+    # Early ends first: only enrollments made before these changes can be ended by them.
+    active = defaultdict(list)
+    for sop_id, customer_id in session.execute(
+            select(Enrollment.sop_id, Enrollment.customer_id)
+            .where(Enrollment.customer_id.in_(ids), Enrollment.status == "active")):
+        active[sop_id].append(customer_id)
+    for sop in sops:
+        condition = ctx.early_end_condition(sop)
+        if condition is None or not active.get(sop.id):
+            continue
+        woken = [c for c in active[sop.id] if could_make_true(condition, changes[c])]
+        summary["ended_early"] += len(end_early_if_triggered(ctx, sop, woken))
+    for sop in sops:
+        if sop.status != "running":
+            continue
+        if sop.kind == "playbook":
+            triggered = [c for c in ids if sop.trigger_event in changes[c].event_types]
+            summary["entered"] += enter(ctx, sop, scope_ids(triggered)) if triggered else 0
+        else:
+            summary["entered"] += enter(ctx, sop, scope_ids(ids))
+    touched = [c for c in ids if changes[c].touches_journeys]
+    if touched:
+        for journey in session.scalars(select(Journey).where(
+                Journey.enabled, Journey.automation).order_by(Journey.id)):
+            closed, opened = place(ctx, journey, scope_ids(touched))
+            summary["stage_moves"] += opened + closed

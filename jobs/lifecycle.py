@@ -1,0 +1,123 @@
+"""SOP lifecycle and hand-made changes: start, pause, resume, end; manual end and
+re-add of one customer; journey sync and manual placement. Services: they take the
+session and `now`, change rows, and leave commit and enqueueing to the caller.
+
+draft -> initializing (the next tick runs the full evaluation) -> running <-> paused
+-> ended (SPEC §3).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import event, select, update
+
+from jobs.context import Context
+from jobs.core.vocab import OPEN_DELIVERY_STATUSES
+from jobs.enrollments import clock_of, end
+from jobs.placements import place_by_hand
+from models import Customer, Delivery, Enrollment, Journey, JourneyStage, Sop, SopStep
+
+
+# Earlier than any tick's horizon: "write whatever of my steps has come due".
+LOOK_AGAIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class LifecycleError(ValueError):
+    """A move the SOP's or journey's state does not allow; the message says why."""
+
+
+def start(session, sop: Sop, now: datetime) -> None:
+    if sop.status == "paused":
+        return resume(session, sop, now)
+    if sop.status != "draft":
+        raise LifecycleError(f"SOP {sop.key} is {sop.status}; only a draft SOP can start")
+    sop.status, sop.started_at, sop.init_progress = "initializing", now, 0
+
+
+def pause(session, sop: Sop, now: datetime) -> None:
+    if sop.status not in ("running", "initializing"):
+        raise LifecycleError(f"SOP {sop.key} is {sop.status}; only a running SOP can pause")
+    sop.status = "paused"
+
+
+def resume(session, sop: Sop, now: datetime) -> None:
+    if sop.status != "paused":
+        raise LifecycleError(f"SOP {sop.key} is {sop.status}; only a paused SOP can resume")
+    # paused before its first evaluation finished: run it now
+    sop.status = "running" if sop.initialized_at else "initializing"
+
+
+def end_sop(session, sop: Sop, now: datetime) -> int:
+    """End the SOP; its active enrollments end by hand and pending sends are cancelled."""
+    if sop.status == "ended":
+        raise LifecycleError(f"SOP {sop.key} has already ended")
+    customers = session.scalars(select(Enrollment.customer_id).where(
+        Enrollment.sop_id == sop.id, Enrollment.status == "active")).all()
+    ended = end(Context(session, now), sop, customers, "ended_manual", "SOP ended")
+    sop.status, sop.ended_at = "ended", now
+    return len(ended)
+
+
+def end_customers(session, sop: Sop, customer_ids, now: datetime, add_tags=(),
+                  flow_to: Sop | None = None) -> int:
+    """Manual end (手动结束) for one or many customers, with optional tags and flow."""
+    if flow_to is not None and flow_to.kind != "nurture":
+        raise LifecycleError(f"can only flow into a nurture SOP; {flow_to.key} is {flow_to.kind}")
+    return len(end(Context(session, now), sop, list(customer_ids), "ended_manual",
+                   "ended by hand", add_tags, flow_to))
+
+
+def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enrollment:
+    """Start a playbook for one customer, or re-add a customer whose enrollment ended."""
+    if sop.status != "running":
+        raise LifecycleError(f"SOP {sop.key} is {sop.status}; customers enter only while it runs")
+    ctx = Context(session, now)
+    first = clock_of(sop).first(ctx.today, ctx.tz)
+    enrollment = session.scalar(select(Enrollment).where(
+        Enrollment.sop_id == sop.id, Enrollment.customer_id == customer.id))
+    if enrollment is None:
+        enrollment = Enrollment(sop_id=sop.id, customer_id=customer.id, round=1)
+        session.add(enrollment)
+    elif enrollment.status == "active":
+        raise LifecycleError(f"customer {customer.external_id} is already in {sop.key}")
+    else:
+        enrollment.round += 1  # a new round: its deliveries do not collide with the last
+    enrollment.status, enrollment.enrolled_at, enrollment.day0 = "active", now, ctx.today
+    enrollment.next_due_at, enrollment.holdout, enrollment.flowed_from_id = first, False, None
+    enrollment.ended_at = enrollment.end_reason = enrollment.flow_result = None
+    session.flush()
+    return enrollment
+
+
+def start_sync(session, journey: Journey, now: datetime) -> None:
+    """Sync data (同步数据): the next tick places every customer; edits wait until then."""
+    if not journey.enabled:
+        raise LifecycleError(f"journey {journey.key} is not enabled")
+    if journey.sync_started_at is not None:
+        raise LifecycleError(f"journey {journey.key} is already syncing")
+    journey.sync_started_at, journey.sync_progress = now, 0
+
+
+def place_customer(session, journey: Journey, stage: JourneyStage, customer: Customer,
+                   now: datetime) -> None:
+    if stage.journey_id != journey.id:
+        raise LifecycleError(f"stage {stage.key} is not in journey {journey.key}")
+    place_by_hand(Context(session, now), journey, stage, customer.id)
+
+
+# --- edits to a running SOP's steps (admin and import alike) ----------------------------
+@event.listens_for(SopStep, "before_delete")
+def _cancel_pending_of_deleted_step(mapper, connection, step) -> None:
+    """Deleting a step cancels its pending sends (SPEC §3)."""
+    connection.execute(update(Delivery).where(
+        Delivery.step_id == step.id, Delivery.status.in_(OPEN_DELIVERY_STATUSES))
+        .values(status="cancelled", reason="step deleted"))
+
+
+@event.listens_for(SopStep, "after_insert")
+@event.listens_for(SopStep, "after_update")
+def _recheck_enrollments(mapper, connection, step) -> None:
+    """A new or moved step: every active enrollment looks at its steps again next tick."""
+    connection.execute(update(Enrollment).where(
+        Enrollment.sop_id == step.sop_id, Enrollment.status == "active")
+        .values(next_due_at=LOOK_AGAIN))

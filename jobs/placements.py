@@ -1,0 +1,100 @@
+"""Customers into journey stages (SPEC §4), set-based over a scope of customers.
+
+The stage a customer belongs in is the last stage whose rules match, computed in
+SQL by one CASE per customer. Moving is: close the open placement whose stage
+differs (cancelling its pending reminders), then open a placement for every
+customer in scope who matches a stage and has none open.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    ColumnElement, Date, Integer, and_, case, insert, literal, null, select, update,
+)
+
+from jobs.conditions_sql import stage_matches_sql
+from jobs.context import Context
+from jobs.core.conditions import parse_rules
+from jobs.core.due import Clock, hour_slot
+from jobs.core.vocab import OPEN_DELIVERY_STATUSES
+from models import Customer, Delivery, Journey, JourneyPlacement, JourneyStage
+from models.base import UTCDateTime
+from seed.config_export import rule_to_yaml
+
+
+def reminder_clock(journey: Journey, stage: JourneyStage) -> Clock:
+    """The stage's reminders that are switched on for this journey."""
+    on = {"stage": journey.stage_reminders, "followup": journey.followup_reminders}
+    return Clock(hour_slot(r.id, r.position, r.day, r.hour) for r in stage.reminders if on[r.kind])
+
+
+def stage_id_sql(journey: Journey) -> ColumnElement:
+    """The id of the last stage whose rules match the customer, or NULL."""
+    whens = [(stage_matches_sql(parse_rules([rule_to_yaml(r) for r in s.rules])), s.id)
+             for s in reversed(journey.stages) if s.rules]
+    return case(*whens, else_=null()) if whens else null()
+
+
+def place(ctx: Context, journey: Journey, scope: ColumnElement[bool]) -> tuple[int, int]:
+    """Re-evaluate the customers in `scope`; returns (placements closed, opened)."""
+    stage_of = stage_id_sql(journey)
+    current = (select(stage_of).where(Customer.id == JourneyPlacement.customer_id)
+               .scalar_subquery())
+    in_scope = select(Customer.id).where(scope)
+    closed = ctx.session.execute(
+        update(JourneyPlacement)
+        .where(JourneyPlacement.journey_id == journey.id, JourneyPlacement.left_at.is_(None),
+               JourneyPlacement.customer_id.in_(in_scope),
+               JourneyPlacement.stage_id.is_distinct_from(current))
+        .values(left_at=ctx.now, next_due_at=None)
+        .returning(JourneyPlacement.id)
+        .execution_options(synchronize_session=False)).scalars().all()
+    cancel_reminders(ctx, closed, "left the stage")
+    return len(closed), open_placements(ctx, journey, scope, stage_of)
+
+
+def open_placements(ctx: Context, journey: Journey, scope, stage_of) -> int:
+    first_due = {s.id: reminder_clock(journey, s).first(ctx.today, ctx.tz) for s in journey.stages}
+    matched = select(Customer.id.label("customer_id"), stage_of.label("stage_id")).where(
+        scope, ~select(JourneyPlacement.id).where(
+            JourneyPlacement.journey_id == journey.id, JourneyPlacement.customer_id == Customer.id,
+            JourneyPlacement.left_at.is_(None)).exists()).subquery()
+    whens = {stage_id: literal(due, UTCDateTime) for stage_id, due in first_due.items() if due}
+    next_due = case(whens, value=matched.c.stage_id, else_=null()) if whens else null()
+    rows = select(
+        literal(journey.id), matched.c.stage_id.cast(Integer), matched.c.customer_id,
+        literal(ctx.now, UTCDateTime), literal(ctx.today, Date), next_due,
+    ).where(matched.c.stage_id.is_not(None))
+    result = ctx.session.execute(insert(JourneyPlacement).from_select(
+        ["journey_id", "stage_id", "customer_id", "entered_at", "day0", "next_due_at"], rows))
+    return result.rowcount or 0
+
+
+def cancel_reminders(ctx: Context, placement_ids, reason: str) -> None:
+    ids = list(placement_ids)
+    for start in range(0, len(ids), 5000):
+        ctx.session.execute(
+            update(Delivery)
+            .where(Delivery.placement_id.in_(ids[start:start + 5000]),
+                   Delivery.status.in_(OPEN_DELIVERY_STATUSES))
+            .values(status="cancelled", reason=reason)
+            .execution_options(synchronize_session=False))
+
+
+def place_by_hand(ctx: Context, journey: Journey, stage: JourneyStage, customer_id: int) -> None:
+    """Put one customer in `stage` (automation off, or ops overriding)."""
+    closed = ctx.session.execute(
+        update(JourneyPlacement)
+        .where(JourneyPlacement.journey_id == journey.id,
+               JourneyPlacement.customer_id == customer_id, JourneyPlacement.left_at.is_(None))
+        .values(left_at=ctx.now, next_due_at=None).returning(JourneyPlacement.id)
+        .execution_options(synchronize_session=False)).scalars().all()
+    cancel_reminders(ctx, closed, "moved by hand")
+    ctx.session.add(JourneyPlacement(
+        journey_id=journey.id, stage_id=stage.id, customer_id=customer_id, entered_at=ctx.now,
+        day0=ctx.today, next_due_at=reminder_clock(journey, stage).first(ctx.today, ctx.tz),
+        manual=True))
+    ctx.session.flush()
+
+
+def open_stage_filter(journey_id: int):
+    return and_(JourneyPlacement.journey_id == journey_id, JourneyPlacement.left_at.is_(None))
