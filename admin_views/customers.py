@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from flask import flash, redirect, request
 from flask_admin import expose
@@ -28,6 +29,7 @@ from admin_views.choices import (
 )
 from admin_views.forms import CsrfForm, LazyOptions, NameChoiceField
 from jobs.core.tiers import tier_for
+from jobs.customer_writes import journal
 from models import AuditLog, Customer, CustomerTag, Employee, Order, Settings, Tag, TagChange, db
 from models.audit import current_actor
 from models.base import utcnow
@@ -156,7 +158,45 @@ def tag_customers(session, customer_ids: list[int], tag: Tag, adding: bool) -> i
          "object_id": cid, "summary": f"tag {tag.name} {verb} by hand",
          "before": {"tags": current[cid]}, "after": {"tags": after[cid]}}
         for cid in changing])
+    # the tick sees hand-made tags like any other change (early ends, journey stages)
+    journal(session, [(cid, "tags", {"added": [tag.name] if adding else [],
+                                     "removed": [] if adding else [tag.name]})
+                      for cid in changing], now, source="admin")
     return len(changing)
+
+
+JOURNALED_FIELDS = ("name", "source", "customer_type", "phone", "industry", "annual_value",
+                    "tier", "churn_status")
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def journal_snapshot(customer: Customer) -> dict:
+    """The values the journal compares, read before a form changes them."""
+    values = {name: _plain(getattr(customer, name)) for name in JOURNALED_FIELDS}
+    values["stage"] = customer.lifecycle_stage
+    values["owner"] = customer.owner.userid if customer.owner else None
+    return values
+
+
+def journal_edit(session, customer: Customer, before: dict | None) -> None:
+    """The change-journal rows an admin form's save makes, shaped as events make them.
+
+    `before` is `journal_snapshot` from before the form; None for a new customer.
+    """
+    after = journal_snapshot(customer)
+    old = before or {}
+    fields = {name: {"from": old.get(name), "to": after[name]} for name in JOURNALED_FIELDS
+              if old.get(name) != after[name]}
+    rows = []
+    if before is None or fields:
+        rows.append((customer.id, "added" if before is None else "updated", fields))
+    for kind in ("stage", "owner"):
+        if old.get(kind) != after[kind]:
+            rows.append((customer.id, kind, {"from": old.get(kind), "to": after[kind]}))
+    journal(session, rows, utcnow(), source="admin")
 
 
 class MoneyHidden:
@@ -282,6 +322,12 @@ class CustomerView(SecuredModelView):
         settings = Settings.get(db.session)
         model.tier = tier_for(model.annual_value or 0, settings.tier_high_threshold,
                               settings.tier_potential_threshold)
+        db.session.flush()  # a new customer's journal row needs its id
+        journal_edit(db.session, model, getattr(model, "_journal_before", None))
+
+    def update_model(self, form, model) -> bool:
+        model._journal_before = journal_snapshot(model)
+        return super().update_model(form, model)
 
     def get_query(self):
         return super().get_query().options(joinedload(Customer.owner),

@@ -393,3 +393,40 @@ def test_list_and_details_show_local_minutes_and_shortened_external_ids(app, org
     details = client.get(f"/admin/customers/details/?id={customers['li'].id}")
     html = details.get_data(as_text=True)
     assert "2025-03-02 00:30" in html and long_id in html and "+00:00" not in html
+
+
+def test_admin_edits_and_bulk_tags_write_the_change_journal(app, org):
+    """The tick hears about hand-made changes as it hears about events (DESIGN step 1)."""
+    from models import ChangeJournal, Settings
+    from tests.conftest import post_form
+
+    staff, customers = org
+    li = customers["li"]
+    with acting_as("test"):
+        Settings.get(db.session).lifecycle_stages = ["潜在", "付费"]
+        db.session.commit()
+    client = client_for(app, "admin")
+    url = f"/admin/customers/edit/?id={li.id}"
+    resp = post_form(client, url, CUSTOMER_FORM | {
+        "lifecycle_stage": "付费", "churn_status": "dormant", "owner": str(staff["zhang"].id)})
+    assert resp.status_code == 302
+    rows = {r.kind: r for r in db.session.scalars(
+        select(ChangeJournal).where(ChangeJournal.customer_id == li.id))}
+    assert set(rows) == {"updated", "stage", "owner"}
+    assert all(r.source == "admin" and r.processed_at is None for r in rows.values())
+    assert rows["updated"].detail == {  # the tier follows the value on every save
+        "churn_status": {"from": "normal", "to": "dormant"},
+        "tier": {"from": "normal", "to": "potential"}}
+    assert rows["stage"].detail == {"from": None, "to": "付费"}
+    assert rows["owner"].detail == {"from": "li", "to": "zhang"}
+
+    # saving the same values again changes nothing, so journals nothing
+    before = db.session.scalar(select(func.count(ChangeJournal.id)))
+    post_form(client, url, CUSTOMER_FORM | {
+        "lifecycle_stage": "付费", "churn_status": "dormant", "owner": str(staff["zhang"].id)})
+    assert db.session.scalar(select(func.count(ChangeJournal.id))) == before
+
+    run_tag_action(client, "add_tag", [li.id], "vip")
+    tagged = db.session.scalar(select(ChangeJournal).where(ChangeJournal.kind == "tags"))
+    assert (tagged.customer_id, tagged.detail, tagged.source) == (
+        li.id, {"added": ["vip"], "removed": []}, "admin")
