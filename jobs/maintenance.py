@@ -1,7 +1,7 @@
 """Housekeeping jobs run by the workers on a schedule (see jobs/schedule.py)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import text
 
@@ -29,3 +29,28 @@ def last_heartbeat(app) -> datetime | None:
     """When a worker last ran the heartbeat, or None if never (for the admin home)."""
     raw = redis_connection(app).get(HEARTBEAT_KEY)
     return datetime.fromisoformat(raw.decode()) if raw else None
+
+
+# Processed journal rows and seen event ids are kept this long: long enough for a
+# replayed event to be recognised as a duplicate or as older than what it would undo.
+RETENTION_DAYS = 90
+
+
+def prune(session, now: datetime) -> dict:
+    """Drop processed change-journal rows and seen event ids older than RETENTION_DAYS."""
+    from sqlalchemy import delete
+
+    from models import ChangeJournal, ProcessedEvent
+
+    cutoff = now - timedelta(days=RETENTION_DAYS)
+    journal = session.execute(delete(ChangeJournal).where(
+        ChangeJournal.processed_at.is_not(None), ChangeJournal.processed_at < cutoff)).rowcount
+    events = session.execute(delete(ProcessedEvent).where(
+        ProcessedEvent.received_at < cutoff)).rowcount
+    session.commit()
+    return {"journal_rows": journal, "event_ids": events}
+
+
+def prune_job() -> dict:
+    with job_app().app_context():
+        return prune(db.session, datetime.now(timezone.utc))

@@ -53,6 +53,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     # another one going exits at once.
     PeriodicJob("tick", "jobs.engine_jobs.run_tick", interval=60, job_timeout=600,
                 queue=TICK_QUEUE),
+    PeriodicJob("prune", "jobs.maintenance.prune_job", interval=24 * 3600, job_timeout=600),
 )
 
 

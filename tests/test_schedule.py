@@ -146,3 +146,55 @@ def test_supervisord_runs_web_workers_one_cron_and_optional_redis():
     assert cron["command"].rstrip().endswith("jobs/schedule.py")
     assert cron.get("numprocs", "1") == "1", "exactly one rq cron process"
     assert "app:create_app()" in programs["web"]["command"]
+
+
+def test_the_tick_is_scheduled_every_minute_on_its_queue():
+    tick = next(job for job in PERIODIC_JOBS if job.name == "tick")
+    assert (tick.func, tick.interval, tick.queue) == ("jobs.engine_jobs.run_tick", 60, "tick")
+
+
+def test_the_tick_runs_in_a_forked_work_horse_and_enrolls(app):
+    """A real worker runs the job: the nurture SOP started in the admin gets its customers."""
+    from models import Customer, Enrollment, Sop, SopStep, db
+    from models.audit import acting_as
+    from jobs import lifecycle
+    from jobs.engine_jobs import enqueue_tick
+    from jobs.queues import TICK_QUEUE
+
+    with acting_as("test"):
+        db.session.add(Customer(external_id="c1", name="C1"))
+        sop = Sop(key="care", name="Care", kind="nurture", steps=[
+            SopStep(position=0, day=1, at_time="10:00", action="message", text="hi")])
+        db.session.add(sop)
+        db.session.flush()
+        lifecycle.start(db.session, sop, datetime.now(timezone.utc))
+        db.session.commit()
+    conn = redis_connection(app)
+    q = job_queue(app, TICK_QUEUE)
+    q.empty()
+    enqueue_tick(app)
+    AppWorker([q], connection=conn).work(burst=True)
+    db.session.expire_all()
+    assert db.session.get(Sop, sop.id).status == "running"
+    assert db.session.query(Enrollment).filter_by(sop_id=sop.id).count() == 1
+
+
+def test_prune_drops_only_old_processed_journal_rows_and_event_ids(app):
+    from jobs.maintenance import prune
+    from models import ChangeJournal, Customer, ProcessedEvent, db
+
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    old, recent = now - timedelta(days=91), now - timedelta(days=10)
+    customer = Customer(external_id="c1", name="C1")
+    db.session.add(customer)
+    db.session.flush()
+    for processed in (old, recent, None):
+        db.session.add(ChangeJournal(customer_id=customer.id, kind="tags", detail={},
+                                     at=old, source="event", processed_at=processed))
+    db.session.add_all([ProcessedEvent(event_id="a", received_at=old),
+                        ProcessedEvent(event_id="b", received_at=recent)])
+    db.session.commit()
+    assert prune(db.session, now) == {"journal_rows": 1, "event_ids": 1}
+    left = sorted((r.processed_at is None) for r in db.session.query(ChangeJournal))
+    assert left == [False, True]  # the recent processed one and the unprocessed one stay
+    assert [e.event_id for e in db.session.query(ProcessedEvent)] == ["b"]
