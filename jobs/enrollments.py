@@ -51,7 +51,7 @@ def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
     ).where(where, _not_enrolled(sop))
     result = ctx.session.execute(insert(Enrollment).from_select(
         ["sop_id", "customer_id", "status", "round", "enrolled_at", "day0", "next_due_at",
-         "holdout", "flowed_from_id"], rows))
+         "holdout", "flowed_from_id"], rows).execution_options(preserve_rowcount=True))
     return result.rowcount or 0
 
 
@@ -71,7 +71,8 @@ def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool]) -> int:
     since = max(sop.started_at or ctx.now, ctx.now - timedelta(hours=sop.entry_window_hours))
     entered, day = 0, local_date(since, ctx.tz)
     while day <= ctx.today:  # one statement per local add day: day 0 is a literal
-        start, end = local_time(day, "00:00", ctx.tz), local_time(day + timedelta(days=1), "00:00", ctx.tz)
+        start = local_time(day, "00:00", ctx.tz)
+        end = local_time(day + timedelta(days=1), "00:00", ctx.tz)
         window = and_(Customer.added_at >= max(start, since), Customer.added_at < end,
                       Customer.added_at <= ctx.now)
         entered += _insert(ctx, sop, and_(where, window), day)

@@ -28,7 +28,8 @@ def hand_over(session, now: datetime) -> dict:
         .order_by(Delivery.due_at, Delivery.id)).all()
     groups: dict[tuple, list] = defaultdict(list)
     for row in rows:
-        groups[(row.sop_id, row.step_id, row.journey_id, row.reminder_id, row.sender_id)].append(row)
+        key = (row.sop_id, row.step_id, row.journey_id, row.reminder_id, row.sender_id)
+        groups[key].append(row)
     for (sop_id, step_id, journey_id, reminder_id, sender_id), items in groups.items():
         if step_id is not None:
             step = session.get(SopStep, step_id)

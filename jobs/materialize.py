@@ -65,7 +65,7 @@ def write_sop_deliveries(ctx: Context) -> int:
             result = ctx.session.execute(insert(Delivery).from_select(
                 ["customer_id", "sop_id", "enrollment_id", "step_id", "round", "position",
                  "step_key", "action", "sender_id", "due_at", "status", "reason", "created_at"],
-                rows))
+                rows).execution_options(preserve_rowcount=True))
             written += result.rowcount or 0
         following = clock.next_after(day0, ctx.today, ctx.tz)
         ctx.session.execute(update(Enrollment).where(picked).values(
@@ -101,7 +101,8 @@ def write_reminders(ctx: Context) -> int:
                     Delivery.reminder_id == reminder.id).exists()))
             result = ctx.session.execute(insert(Delivery).from_select(
                 ["customer_id", "journey_id", "placement_id", "reminder_id", "stage_key",
-                 "position", "action", "sender_id", "due_at", "status", "created_at"], rows))
+                 "position", "action", "sender_id", "due_at", "status", "created_at"],
+                rows).execution_options(preserve_rowcount=True))
             written += result.rowcount or 0
         ctx.session.execute(update(JourneyPlacement).where(picked).values(
             next_due_at=clock.next_after(day0, ctx.today, ctx.tz))

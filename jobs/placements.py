@@ -65,7 +65,8 @@ def open_placements(ctx: Context, journey: Journey, scope, stage_of) -> int:
         literal(ctx.now, UTCDateTime), literal(ctx.today, Date), next_due,
     ).where(matched.c.stage_id.is_not(None))
     result = ctx.session.execute(insert(JourneyPlacement).from_select(
-        ["journey_id", "stage_id", "customer_id", "entered_at", "day0", "next_due_at"], rows))
+        ["journey_id", "stage_id", "customer_id", "entered_at", "day0", "next_due_at"],
+        rows).execution_options(preserve_rowcount=True))
     return result.rowcount or 0
 
 

@@ -46,7 +46,8 @@ class Delivery(db.Model):
     reminder_id: Mapped[int | None] = mapped_column(
         ForeignKey("journey_reminders.id", ondelete="SET NULL"))
     stage_key: Mapped[str | None] = mapped_column(String(64))
-    position: Mapped[int] = mapped_column(Integer)  # 0-based, in the SOP's steps or the stage's reminders
+    # 0-based, in the SOP's steps or the stage's reminders
+    position: Mapped[int] = mapped_column(Integer)
     step_key: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(10))
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)

@@ -33,7 +33,8 @@ class Task(db.Model):
     role: Mapped[str | None] = mapped_column(String(20))
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    sop_id: Mapped[int | None] = mapped_column(ForeignKey("sops.id", ondelete="SET NULL"), index=True)
+    sop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sops.id", ondelete="SET NULL"), index=True)
     journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str | None] = mapped_column(Text)
