@@ -7,10 +7,11 @@ and a NOT EXISTS keep a customer to one enrollment per SOP (SPEC §3).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
-    Boolean, ColumnElement, Date, and_, false, insert, literal, not_, null, select, true, update,
+    Boolean, ColumnElement, Date, and_, false, func, insert, literal, not_, null, select, true,
+    update,
 )
 
 from jobs.conditions_sql import condition_sql
@@ -55,12 +56,14 @@ def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
     return result.rowcount or 0
 
 
-def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool]) -> int:
+def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
+          added_since: datetime | None = None) -> int:
     """Enroll the customers in `scope` who match the SOP's target now.
 
     The entry-conflict rule: one who also satisfies the early-end condition does not
-    enter. A new-customer SOP takes only customers added since it started and within
-    its entry window; their day 0 is the local day they were added.
+    enter. A new-customer SOP takes only customers added since it started, and
+    `added_since` bounds the entry window when the caller has not already checked it
+    per customer; their day 0 is the local day they were added.
     """
     where = and_(scope, condition_sql(ctx.entry_condition(sop)))
     early = ctx.early_end_condition(sop)
@@ -68,16 +71,35 @@ def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool]) -> int:
         where = and_(where, not_(condition_sql(early)))
     if sop.kind != "new_customer":
         return _insert(ctx, sop, where, ctx.today)
-    since = max(sop.started_at or ctx.now, ctx.now - timedelta(hours=sop.entry_window_hours))
-    entered, day = 0, local_date(since, ctx.tz)
-    while day <= ctx.today:  # one statement per local add day: day 0 is a literal
+    where = and_(where, Customer.added_at >= (sop.started_at or ctx.now))
+    if added_since is not None:
+        where = and_(where, Customer.added_at >= added_since)
+    first, last = ctx.session.execute(
+        select(func.min(Customer.added_at), func.max(Customer.added_at)).where(where)).one()
+    if first is None:
+        return 0
+    entered, day = 0, local_date(first, ctx.tz)
+    while day <= local_date(last, ctx.tz):  # one statement per local add day: day 0 is a literal
         start = local_time(day, "00:00", ctx.tz)
         end = local_time(day + timedelta(days=1), "00:00", ctx.tz)
-        window = and_(Customer.added_at >= max(start, since), Customer.added_at < end,
-                      Customer.added_at <= ctx.now)
+        window = and_(Customer.added_at >= start, Customer.added_at < end)
         entered += _insert(ctx, sop, and_(where, window), day)
         day += timedelta(days=1)
     return entered
+
+
+def within_entry_window(ctx: Context, sop: Sop, changes: dict) -> list[int]:
+    """Changed customers whose change came within the SOP's entry window of their add.
+
+    Measured from when the change happened, not when the tick runs, so a late tick
+    (an outage, a replay) decides as a timely one would have.
+    """
+    window = timedelta(hours=sop.entry_window_hours)
+    added = ctx.session.execute(select(Customer.id, Customer.added_at).where(
+        Customer.id.in_(sorted(changes)))).all()
+    return [c for c, at in added
+            if sop.started_at is None or at >= sop.started_at
+            if changes[c].last_at is None or changes[c].last_at - at <= window]
 
 
 def end(ctx: Context, sop: Sop, customer_ids: Sequence[int], status: str, reason: str,

@@ -14,14 +14,14 @@ that may end another SOP), so running the same tick again changes nothing.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from jobs.context import Context
-from jobs.core.changes import could_make_true, fold
-from jobs.enrollments import end_early_if_triggered, enter, scope_ids
+from jobs.core.changes import could_make_true, fold, happened_since
+from jobs.enrollments import end_early_if_triggered, enter, scope_ids, within_entry_window
 from jobs.materialize import (
     complete_finished, run_internal_steps, write_reminders, write_sop_deliveries,
 )
@@ -69,7 +69,9 @@ def initialize(ctx: Context, summary: Counter) -> None:
         if sop.kind != "playbook":  # a playbook starts per event or by hand
             ranges = _id_ranges(session)
             for done, (low, high) in enumerate(ranges, 1):
-                summary["entered"] += enter(ctx, sop, Customer.id.between(low, high))
+                summary["entered"] += enter(
+                    ctx, sop, Customer.id.between(low, high),
+                    added_since=ctx.now - timedelta(hours=sop.entry_window_hours))
                 sop.init_progress = int(done * 100 / len(ranges))
                 session.commit()
         sop.status, sop.init_progress, sop.initialized_at = "running", 100, ctx.now
@@ -127,11 +129,15 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
     for sop in sops:
         if sop.status != "running":
             continue
-        if sop.kind == "playbook":
-            triggered = [c for c in ids if sop.trigger_event in changes[c].event_types]
-            summary["entered"] += enter(ctx, sop, scope_ids(triggered)) if triggered else 0
+        if sop.kind == "playbook":  # started by its event, if that came after the start
+            ids_for = [c for c in ids
+                       if happened_since(changes[c], sop.trigger_event, sop.started_at)]
+        elif sop.kind == "new_customer":
+            ids_for = within_entry_window(ctx, sop, changes)
         else:
-            summary["entered"] += enter(ctx, sop, scope_ids(ids))
+            ids_for = ids
+        if ids_for:
+            summary["entered"] += enter(ctx, sop, scope_ids(ids_for))
     touched = [c for c in ids if changes[c].touches_journeys]
     if touched:
         for journey in session.scalars(select(Journey).where(

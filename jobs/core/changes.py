@@ -33,19 +33,21 @@ class Changes:
     stage_to: set[str] = field(default_factory=set)
     churn_to: set[str] = field(default_factory=set)
     last_at: object = None  # the latest change time (aware datetime)
+    event_at: dict = field(default_factory=dict)  # event type -> its latest time
 
     def add(self, kind: str, detail: Mapping, at) -> None:
         self.kinds.add(kind)
         self.last_at = at if self.last_at is None or at > self.last_at else self.last_at
-        self.event_types.update(EVENT_TYPES_OF_KIND.get(kind, ()))
         tags = detail.get("tags", detail) if kind in ("added", "updated", "tags") else {}
         added, removed = set(tags.get("added", ())), set(tags.get("removed", ()))
         self.tags_added |= added
         self.tags_removed |= removed
-        if added:
-            self.event_types.add("tag_added")
-        if removed:
-            self.event_types.add("tag_removed")
+        types = [*EVENT_TYPES_OF_KIND.get(kind, ()), *(["tag_added"] if added else []),
+                 *(["tag_removed"] if removed else [])]
+        for event_type in types:
+            self.event_types.add(event_type)
+            previous = self.event_at.get(event_type)
+            self.event_at[event_type] = at if previous is None or at > previous else previous
         if kind == "stage":
             self.stage_to.add(detail.get("to"))
             self.fields.add("lifecycle_stage")
@@ -77,6 +79,12 @@ def fold(rows: Iterable[tuple[int, str, Mapping, object]]) -> dict[int, Changes]
     for customer_id, kind, detail, at in rows:
         out.setdefault(customer_id, Changes()).add(kind, detail or {}, at)
     return out
+
+
+def happened_since(changes: Changes, event_type: str, since) -> bool:
+    """Whether an event of this type happened at or after `since` (a playbook's start)."""
+    at = changes.event_at.get(event_type)
+    return at is not None and (since is None or at >= since)
 
 
 def could_make_true(condition: Condition, changes: Changes) -> bool:
