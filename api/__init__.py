@@ -1,5 +1,5 @@
 """The REST API under /api/v1: bearer tokens in, JSON out, JSON errors."""
 from api.blueprint import api_bp, error_pages
-from api import events  # noqa: F401  (registers its routes on api_bp)
+from api import customers, deliveries, events, sops  # noqa: F401  (register their routes)
 
 __all__ = ["api_bp", "error_pages"]

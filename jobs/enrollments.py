@@ -29,7 +29,7 @@ def clock_of(sop: Sop) -> Clock:
     return Clock(Slot(s.id, s.position, s.day, s.at_time) for s in sop.steps)
 
 
-def _holdout(sop: Sop) -> ColumnElement:
+def holdout_sql(sop: Sop) -> ColumnElement:
     """Deterministic: the same customer always lands on the same side (SPEC §3)."""
     if not sop.holdout_percent:
         return literal(False, Boolean)
@@ -47,13 +47,21 @@ def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
     rows = select(
         literal(sop.id), Customer.id, literal("active"), literal(1),
         literal(ctx.now, UTCDateTime), literal(day0, Date),
-        literal(first, UTCDateTime) if first else null(), _holdout(sop),
+        literal(first, UTCDateTime) if first else null(), holdout_sql(sop),
         literal(flowed_from) if flowed_from else null(),
     ).where(where, _not_enrolled(sop))
     result = ctx.session.execute(insert(Enrollment).from_select(
         ["sop_id", "customer_id", "status", "round", "enrolled_at", "day0", "next_due_at",
          "holdout", "flowed_from_id"], rows).execution_options(preserve_rowcount=True))
     return result.rowcount or 0
+
+
+def entry_where(ctx: Context, sop: Sop) -> ColumnElement[bool]:
+    """Matches the target, not the early-end condition (the entry-conflict rule) and
+    was never enrolled in this SOP (the new-customer window is the caller's)."""
+    where = and_(condition_sql(ctx.entry_condition(sop)), _not_enrolled(sop))
+    early = ctx.early_end_condition(sop)
+    return where if early is None else and_(where, not_(condition_sql(early)))
 
 
 def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
@@ -65,10 +73,7 @@ def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
     `added_since` bounds the entry window when the caller has not already checked it
     per customer; their day 0 is the local day they were added.
     """
-    where = and_(scope, condition_sql(ctx.entry_condition(sop)))
-    early = ctx.early_end_condition(sop)
-    if early is not None:
-        where = and_(where, not_(condition_sql(early)))
+    where = and_(scope, entry_where(ctx, sop))
     if sop.kind != "new_customer":
         return _insert(ctx, sop, where, ctx.today)
     where = and_(where, Customer.added_at >= (sop.started_at or ctx.now))

@@ -1,0 +1,49 @@
+"""`GET /api/v1/deliveries?customer=&sop=&status=&limit=&offset=`: the ledger of sends."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from sqlalchemy import select
+
+from api.blueprint import ApiError, api_bp, roles_required
+from api.scope import READ_ROLES, int_arg, iso, sop_by_key, visible_customer, visible_customers
+from jobs.core.vocab import DELIVERY_STATUSES
+from models import Customer, Delivery, Employee, Journey, Sop, db
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@api_bp.get("/deliveries")
+@roles_required(*READ_ROLES)
+def list_deliveries():
+    """Ordered by due time, then id; rows limited to the customers the user may see."""
+    status = request.args.get("status")
+    if status and status not in DELIVERY_STATUSES:
+        raise ApiError(400, "invalid_parameter",
+                       f"status: must be one of {', '.join(DELIVERY_STATUSES)}")
+    limit = int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, 2**31 - 1)
+    query = (
+        select(Delivery.id, Sop.key.label("sop"), Journey.key.label("journey"),
+               Delivery.stage_key, Delivery.position, Delivery.step_key, Delivery.action,
+               Customer.external_id, Employee.userid.label("sender"), Delivery.due_at,
+               Delivery.status, Delivery.sent_at, Delivery.reason)
+        .join(Customer, Customer.id == Delivery.customer_id)
+        .outerjoin(Sop, Sop.id == Delivery.sop_id)
+        .outerjoin(Journey, Journey.id == Delivery.journey_id)
+        .outerjoin(Employee, Employee.id == Delivery.sender_id)
+        .where(visible_customers()))
+    if request.args.get("customer"):
+        query = query.where(Delivery.customer_id == visible_customer(request.args["customer"]).id)
+    if request.args.get("sop"):
+        query = query.where(Delivery.sop_id == sop_by_key(request.args["sop"]).id)
+    if status:
+        query = query.where(Delivery.status == status)
+    rows = db.session.execute(
+        query.order_by(Delivery.due_at, Delivery.id).limit(limit).offset(offset)).all()
+    return jsonify([{
+        "id": r.id, "sop": r.sop, "journey": r.journey, "stage": r.stage_key,
+        "step": r.position, "step_key": r.step_key, "action": r.action,
+        "customer": r.external_id, "sender": r.sender, "due_at": iso(r.due_at),
+        "status": r.status, "sent_at": iso(r.sent_at), "reason": r.reason,
+    } for r in rows])
