@@ -8,6 +8,8 @@ from flask_admin.contrib.sqla.form import InlineModelConverter
 from flask_admin.form import rules
 from flask_admin.model.form import InlineFormAdmin
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from sqlalchemy import func, select
 from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
@@ -17,9 +19,11 @@ from admin_views.forms import (
     CsrfRule, Inline, NameChoiceField, NameListField, ReadOnlyField, Renumbering, compact,
     live_entries,
 )
+from admin_views.lifecycle import JourneySyncMixin, progress_bar
 from jobs.core.config_rules import validate_journey
 from models import (
-    Journey, JourneyCondition, JourneyReminder, JourneyRule, JourneyStage, Material, db,
+    Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
+    Material, db,
 )
 
 CONDITION_LABELS = {"tags_any": _l("Has any of the tags"), "stage": _l("Lifecycle stage is"),
@@ -143,27 +147,40 @@ def sync_lock_message(journey: Journey) -> str:
                   at=journey.sync_started_at.strftime("%Y-%m-%d %H:%M UTC")))
 
 
-class JourneyView(SecuredModelView):
+def syncing(view, context, model, name):
+    """When the running sync started, with its progress; blank when none runs."""
+    if model.sync_started_at is None:
+        return ""
+    return Markup("{} {}").format(view.local_time(model.sync_started_at),
+                                  progress_bar(view, model, model.sync_progress))
+
+
+class JourneyView(JourneySyncMixin, SecuredModelView):
     roles = CONFIG_ROLES
     write_roles = CONFIG_ROLES
-    edit_template = "admin/config_edit.html"
+    edit_template = "admin/journey_edit.html"  # the sync panel above the form
     create_template = "admin/config_create.html"
+    details_template = "admin/journey_details.html"
+    list_template = "admin/progress_list.html"
 
     column_list = ("key", "name", "enabled", "automation", "stage_count", "sync_started_at",
-                   "updated_at")
+                   "synced_at", "updated_at")
     column_labels = {"key": _l("Key"), "name": _l("Name"), "enabled": _l("Enabled"),
                      "automation": _l("Automation"), "stage_count": _l("Stages"),
-                     "sync_started_at": _l("Syncing since"), "updated_at": _l("Updated"),
+                     "sync_started_at": _l("Syncing since"), "synced_at": _l("Last synced"),
+                     "updated_at": _l("Updated"),
                      "description": _l("Description"),
                      "stage_reminders": _l("Stage reminders"),
                      "followup_reminders": _l("Employee follow-up reminders"),
                      "stages": _l("Stage")}
     column_editable_list = ("enabled", "automation")  # the switches on the list
-    column_formatters = {"stage_count": lambda v, c, m, n: len(m.stages)}
+    column_formatters = {"stage_count": lambda v, c, m, n: len(m.stages),
+                         "sync_started_at": syncing}
+    column_formatters_detail: dict = {}  # the details page has the sync panel instead
     column_searchable_list = ("key", "name")
     column_details_list = ("key", "name", "description", "enabled", "automation",
                            "stage_reminders", "followup_reminders", "stages",
-                           "sync_started_at", "updated_at")
+                           "sync_started_at", "synced_at", "updated_at")
     form_columns = ("key", "name", "description", "enabled", "automation", "stage_reminders",
                     "followup_reminders")
     form_overrides = {"description": TextAreaField, "key": StringField}
@@ -180,6 +197,15 @@ class JourneyView(SecuredModelView):
         class EditForm(super().get_edit_form()):
             key = ReadOnlyField(_l("Key"))
         return EditForm
+
+    def customers_per_stage(self, journey: Journey) -> list[tuple[JourneyStage, int]]:
+        """Each stage in order with how many customers are in it now (open placements)."""
+        counts = dict(db.session.execute(
+            select(JourneyPlacement.stage_id, func.count())
+            .where(JourneyPlacement.journey_id == journey.id,
+                   JourneyPlacement.left_at.is_(None))
+            .group_by(JourneyPlacement.stage_id)).all())
+        return [(stage, counts.get(stage.id, 0)) for stage in journey.stages]
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)

@@ -3,10 +3,12 @@ declared on each view (`roles`, `write_roles`, `scope`); a menu entry shows only
 for the roles that may open it.
 
     admin    everything
-    ops      SOPs, journeys, SOP versions, tags, segments, materials; customers read-only
-    manager  customers and employees of their own department, read-only
-    sales    own customers, read-only except the bulk tag actions
-    service  customers without money columns, read-only
+    ops      SOPs, journeys, SOP versions, tags, segments, materials; SOP customers
+             (manual end, re-add); deliveries and tasks; customers read-only
+    manager  customers, employees, SOP customers, deliveries and tasks of their own
+             department, read-only
+    sales    own customers, read-only except the bulk tag actions; own tasks
+    service  customers without money columns, read-only; own tasks
     finance  orders, read-only
 """
 from flask_babel import lazy_gettext as _l
@@ -15,13 +17,16 @@ from flask_babel import lazy_gettext as _l
 def all_views():
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
+    from admin_views.deliveries import DeliveryView
+    from admin_views.enrollments import EnrollmentView
     from admin_views.journeys import JourneyView
     from admin_views.org import DepartmentView, EmployeeView, UserView
     from admin_views.sops import SopView
     from admin_views.system import AuditLogView, SettingsView, SopVersionView
+    from admin_views.tasks import TaskView
     from models import (
-        AuditLog, Customer, Department, Employee, Journey, Material, Order, Segment, Settings,
-        Sop, SopVersion, Tag, User,
+        AuditLog, Customer, Delivery, Department, Employee, Enrollment, Journey, Material, Order,
+        Segment, Settings, Sop, SopVersion, Tag, Task, User,
     )
 
     sop, customers, content = _l("SOP"), _l("Customers"), _l("Content")
@@ -29,8 +34,11 @@ def all_views():
     return [
         SopView(Sop, _l("SOPs"), category=sop, endpoint="sops"),
         JourneyView(Journey, _l("Journeys"), category=sop, endpoint="journeys"),
+        EnrollmentView(Enrollment, _l("SOP customers"), category=sop, endpoint="enrollments"),
+        DeliveryView(Delivery, _l("Deliveries"), category=sop, endpoint="deliveries"),
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
         CustomerView(Customer, _l("Customers"), category=customers, endpoint="customers"),
+        TaskView(Task, _l("Tasks"), category=customers, endpoint="tasks"),
         OrderView(Order, _l("Orders"), category=customers, endpoint="orders"),
         TagView(Tag, _l("Tags"), category=content, endpoint="tags"),
         SegmentView(Segment, _l("Segments"), category=content, endpoint="segments"),

@@ -26,6 +26,7 @@ from admin_views.forms import (
     CsrfRule, FreeNamesField, Inline, NameChoiceField, NameListField, ReadOnlyField,
     Renumbering, compact, live_entries,
 )
+from admin_views.lifecycle import SopLifecycleMixin, sop_status
 from admin_views.system import pretty_json
 from jobs.core import vocab as V
 from jobs.core.config_rules import canonical_target, parse_at, validate_sop
@@ -172,11 +173,13 @@ def version_link(view, context, model, name):
     return Markup('<a href="{}">v{}</a>').format(url, model.version)
 
 
-class SopView(SecuredModelView):
+class SopView(SopLifecycleMixin, SecuredModelView):
     roles = CONFIG_ROLES
     write_roles = CONFIG_ROLES
     edit_template = "admin/sop_edit.html"  # steps show the fields of their action
     create_template = "admin/sop_create.html"
+    details_template = "admin/sop_details.html"  # lifecycle buttons, first evaluation
+    list_template = "admin/progress_list.html"
 
     column_list = ("key", "name", "kind", "status", "priority", "step_count", "version",
                    "updated_at")
@@ -202,7 +205,7 @@ class SopView(SecuredModelView):
         FilterEqual(Sop.status, _l("Status"), options=list(STATUS_LABELS.items())),
     )
     column_formatters = {
-        "kind": labelled(KIND_LABELS), "status": labelled(STATUS_LABELS),
+        "kind": labelled(KIND_LABELS), "status": sop_status,
         "step_count": lambda v, c, m, n: len(m.steps),
         "version": version_link,
     }

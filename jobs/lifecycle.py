@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from sqlalchemy import event, select, update
 
 from jobs.context import Context
+from jobs.core.checker import N_
 from jobs.core.vocab import OPEN_DELIVERY_STATUSES
 from jobs.enrollments import clock_of, end
 from jobs.placements import place_by_hand
@@ -23,26 +24,40 @@ LOOK_AGAIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 class LifecycleError(ValueError):
-    """A move the SOP's or journey's state does not allow; the message says why."""
+    """A move the SOP's or journey's state does not allow; the message says why.
+
+    Raised with a translatable template and its parameters, so the admin can show it
+    in the user's language (`localized`) and the API in English (`str`).
+    """
+
+    def __init__(self, template: str, **params):
+        self.template, self.params = template, params
+        super().__init__(template.format(**params))
+
+    def localized(self, gettext) -> str:
+        return gettext(self.template).format(**self.params)
 
 
 def start(session, sop: Sop, now: datetime) -> None:
     if sop.status == "paused":
         return resume(session, sop, now)
     if sop.status != "draft":
-        raise LifecycleError(f"SOP {sop.key} is {sop.status}; only a draft SOP can start")
+        raise LifecycleError(N_("SOP {sop} is {status}; only a draft SOP can start"),
+                             sop=sop.key, status=sop.status)
     sop.status, sop.started_at, sop.init_progress = "initializing", now, 0
 
 
 def pause(session, sop: Sop, now: datetime) -> None:
     if sop.status not in ("running", "initializing"):
-        raise LifecycleError(f"SOP {sop.key} is {sop.status}; only a running SOP can pause")
+        raise LifecycleError(N_("SOP {sop} is {status}; only a running SOP can pause"), sop=sop.key,
+                             status=sop.status)
     sop.status = "paused"
 
 
 def resume(session, sop: Sop, now: datetime) -> None:
     if sop.status != "paused":
-        raise LifecycleError(f"SOP {sop.key} is {sop.status}; only a paused SOP can resume")
+        raise LifecycleError(N_("SOP {sop} is {status}; only a paused SOP can resume"), sop=sop.key,
+                             status=sop.status)
     # paused before its first evaluation finished: run it now
     sop.status = "running" if sop.initialized_at else "initializing"
 
@@ -50,7 +65,7 @@ def resume(session, sop: Sop, now: datetime) -> None:
 def end_sop(session, sop: Sop, now: datetime) -> int:
     """End the SOP; its active enrollments end by hand and pending sends are cancelled."""
     if sop.status == "ended":
-        raise LifecycleError(f"SOP {sop.key} has already ended")
+        raise LifecycleError(N_("SOP {sop} has already ended"), sop=sop.key)
     customers = session.scalars(select(Enrollment.customer_id).where(
         Enrollment.sop_id == sop.id, Enrollment.status == "active")).all()
     ended = end(Context(session, now), sop, customers, "ended_manual", "SOP ended")
@@ -62,7 +77,8 @@ def end_customers(session, sop: Sop, customer_ids, now: datetime, add_tags=(),
                   flow_to: Sop | None = None) -> int:
     """Manual end (手动结束) for one or many customers, with optional tags and flow."""
     if flow_to is not None and flow_to.kind != "nurture":
-        raise LifecycleError(f"can only flow into a nurture SOP; {flow_to.key} is {flow_to.kind}")
+        raise LifecycleError(N_("can only flow into a nurture SOP; {sop} is {kind}"),
+                             sop=flow_to.key, kind=flow_to.kind)
     return len(end(Context(session, now), sop, list(customer_ids), "ended_manual",
                    "ended by hand", add_tags, flow_to))
 
@@ -70,7 +86,8 @@ def end_customers(session, sop: Sop, customer_ids, now: datetime, add_tags=(),
 def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enrollment:
     """Start a playbook for one customer, or re-add a customer whose enrollment ended."""
     if sop.status != "running":
-        raise LifecycleError(f"SOP {sop.key} is {sop.status}; customers enter only while it runs")
+        raise LifecycleError(N_("SOP {sop} is {status}; customers enter only while it runs"),
+                             sop=sop.key, status=sop.status)
     ctx = Context(session, now)
     first = clock_of(sop).first(ctx.today, ctx.tz)
     enrollment = session.scalar(select(Enrollment).where(
@@ -79,7 +96,8 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
         enrollment = Enrollment(sop_id=sop.id, customer_id=customer.id, round=1)
         session.add(enrollment)
     elif enrollment.status == "active":
-        raise LifecycleError(f"customer {customer.external_id} is already in {sop.key}")
+        raise LifecycleError(N_("customer {customer} is already in {sop}"),
+                             customer=customer.external_id, sop=sop.key)
     else:
         enrollment.round += 1  # a new round: its deliveries do not collide with the last
     enrollment.status, enrollment.enrolled_at, enrollment.day0 = "active", now, ctx.today
@@ -92,16 +110,17 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
 def start_sync(session, journey: Journey, now: datetime) -> None:
     """Sync data (同步数据): the next tick places every customer; edits wait until then."""
     if not journey.enabled:
-        raise LifecycleError(f"journey {journey.key} is not enabled")
+        raise LifecycleError(N_("journey {journey} is not enabled"), journey=journey.key)
     if journey.sync_started_at is not None:
-        raise LifecycleError(f"journey {journey.key} is already syncing")
+        raise LifecycleError(N_("journey {journey} is already syncing"), journey=journey.key)
     journey.sync_started_at, journey.sync_progress = now, 0
 
 
 def place_customer(session, journey: Journey, stage: JourneyStage, customer: Customer,
                    now: datetime) -> None:
     if stage.journey_id != journey.id:
-        raise LifecycleError(f"stage {stage.key} is not in journey {journey.key}")
+        raise LifecycleError(N_("stage {stage} is not in journey {journey}"), stage=stage.key,
+                             journey=journey.key)
     place_by_hand(Context(session, now), journey, stage, customer.id)
 
 

@@ -15,14 +15,16 @@ SCREENS = {
     "orders": "/admin/orders/", "tags": "/admin/tags/", "segments": "/admin/segments/",
     "materials": "/admin/materials/", "departments": "/admin/departments/",
     "employees": "/admin/employees/", "users": "/admin/users/", "settings": "/admin/settings/",
-    "audit_log": "/admin/audit_log/",
+    "audit_log": "/admin/audit_log/", "enrollments": "/admin/enrollments/",
+    "deliveries": "/admin/deliveries/", "tasks": "/admin/tasks/",
 }
 MENU = {
     "admin": set(SCREENS),
-    "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers"},
-    "manager": {"customers", "employees"},
-    "sales": {"customers"},
-    "service": {"customers"},
+    "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
+            "enrollments", "deliveries", "tasks"},
+    "manager": {"customers", "employees", "enrollments", "deliveries", "tasks"},
+    "sales": {"customers", "tasks"},
+    "service": {"customers", "tasks"},
     "finance": {"orders"},
 }
 XSS = "<script>alert(1)</script>"

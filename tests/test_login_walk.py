@@ -12,9 +12,10 @@ from models import AuditLog, db
 from tests.conftest import csrf_token_from
 
 # Flask-Admin gives each screen 9 rules (list, new, edit, details, delete,
-# action, export, ajax lookup/update); 13 screens + the home page make 118.
+# action, export, ajax lookup/update); 16 screens + the home page make 145,
+# plus the screens' own (SOP lifecycle and progress, journey sync, manual end ...).
 # A walk that finds fewer is not walking the real admin.
-MIN_ADMIN_RULES = 100
+MIN_ADMIN_RULES = 145
 # whoami, events, one customer, deliveries, SOPs: list, one, 4 moves, manual end,
 # enroll by hand, preview
 MIN_API_RULES = 13

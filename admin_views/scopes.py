@@ -1,0 +1,41 @@
+"""Row filters for the engine's lists, built on the customer scope of customers.py:
+a row about a customer is visible to whoever may see that customer."""
+from __future__ import annotations
+
+from flask_login import current_user
+from sqlalchemy import false, or_, select
+
+from admin_views.customers import customers_in_scope, own_department_id, own_employee_id
+from models import Customer, Employee, Task
+
+
+def about_visible_customers(query, customer_id):
+    """Rows whose `customer_id` column names a customer the current user may see."""
+    everyone = select(Customer.id)
+    visible = customers_in_scope(everyone)
+    if visible is everyone:  # the role sees every customer: no subquery needed
+        return query
+    return query.filter(customer_id.in_(visible))
+
+
+def tasks_in_scope(query):
+    """Admin and ops see every task. Sales and service see the tasks assigned to them
+    and those given to their role (no one person) about customers they may see; a
+    manager sees the tasks of everyone in their department and the tasks given to a
+    role about the department's customers."""
+    role = current_user.role
+    if role in ("admin", "ops"):
+        return query
+    visible_customer = Task.customer_id.in_(customers_in_scope(select(Customer.id)))
+    if role == "manager":
+        department = own_department_id()
+        if department is None:
+            return query.filter(false())
+        assigned = Task.employee_id.in_(
+            select(Employee.id).where(Employee.department_id == department))
+        unassigned = Task.employee_id.is_(None) & visible_customer
+    else:
+        mine = own_employee_id()
+        assigned = Task.employee_id == mine if mine else false()
+        unassigned = (Task.role == role) & visible_customer
+    return query.filter(or_(assigned, unassigned))
