@@ -36,6 +36,11 @@ def holdout_sql(sop: Sop) -> ColumnElement:
     return (Customer.id * HOLDOUT_SPREAD + sop.id) % 100 < sop.holdout_percent
 
 
+def held_out(sop: Sop, customer_id: int) -> bool:
+    """`holdout_sql` for one customer (a test keeps the two agreeing)."""
+    return (customer_id * HOLDOUT_SPREAD + sop.id) % 100 < (sop.holdout_percent or 0)
+
+
 def _not_enrolled(sop: Sop) -> ColumnElement[bool]:
     return ~select(Enrollment.id).where(
         Enrollment.sop_id == sop.id, Enrollment.customer_id == Customer.id).exists()

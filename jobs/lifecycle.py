@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, inspect, select, update
 
 from jobs.context import Context
 from jobs.core.checker import N_
 from jobs.core.vocab import OPEN_DELIVERY_STATUSES
-from jobs.enrollments import clock_of, end
+from jobs.enrollments import clock_of, end, held_out
 from jobs.placements import place_by_hand
-from models import Customer, Delivery, Enrollment, Journey, JourneyStage, Sop, SopStep
+from models import (
+    Customer, Delivery, Enrollment, Journey, JourneyPlacement, JourneyReminder, JourneyStage, Sop,
+    SopStep,
+)
 
 
 # Earlier than any tick's horizon: "write whatever of my steps has come due".
@@ -93,7 +96,8 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
     enrollment = session.scalar(select(Enrollment).where(
         Enrollment.sop_id == sop.id, Enrollment.customer_id == customer.id))
     if enrollment is None:
-        enrollment = Enrollment(sop_id=sop.id, customer_id=customer.id, round=1)
+        enrollment = Enrollment(sop_id=sop.id, customer_id=customer.id, round=1,
+                                holdout=held_out(sop, customer.id))
         session.add(enrollment)
     elif enrollment.status == "active":
         raise LifecycleError(N_("customer {customer} is already in {sop}"),
@@ -101,7 +105,8 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
     else:
         enrollment.round += 1  # a new round: its deliveries do not collide with the last
     enrollment.status, enrollment.enrolled_at, enrollment.day0 = "active", now, ctx.today
-    enrollment.next_due_at, enrollment.holdout, enrollment.flowed_from_id = first, False, None
+    # a held-out customer stays held out, however often re-added (the control group)
+    enrollment.next_due_at, enrollment.flowed_from_id = first, None
     enrollment.ended_at = enrollment.end_reason = enrollment.flow_result = None
     session.flush()
     return enrollment
@@ -136,7 +141,36 @@ def _cancel_pending_of_deleted_step(mapper, connection, step) -> None:
 @event.listens_for(SopStep, "after_insert")
 @event.listens_for(SopStep, "after_update")
 def _recheck_enrollments(mapper, connection, step) -> None:
-    """A new or moved step: every active enrollment looks at its steps again next tick."""
+    """A new or moved step: every active enrollment looks at its steps again next tick.
+
+    A moved step's sends not yet handed over are dropped, to be written again at the
+    new time (they were never sent, so nothing is lost or sent twice).
+    """
+    state = inspect(step)
+    if any(state.attrs[name].history.deleted for name in ("day", "at_time")):
+        connection.execute(delete(Delivery).where(
+            Delivery.step_id == step.id, Delivery.status == "pending"))
     connection.execute(update(Enrollment).where(
         Enrollment.sop_id == step.sop_id, Enrollment.status == "active")
         .values(next_due_at=LOOK_AGAIN))
+
+
+@event.listens_for(JourneyReminder, "after_insert")
+@event.listens_for(JourneyReminder, "after_update")
+def _recheck_placements(mapper, connection, reminder) -> None:
+    """A new or moved reminder reaches the customers already in its stage."""
+    _look_again(connection, JourneyPlacement.stage_id == reminder.stage_id)
+
+
+@event.listens_for(Journey, "after_update")
+def _recheck_switches(mapper, connection, journey) -> None:
+    """A reminder switch turned back on reaches the customers already in the journey."""
+    state = inspect(journey)
+    if any(state.attrs[name].history.deleted
+           for name in ("stage_reminders", "followup_reminders", "enabled")):
+        _look_again(connection, JourneyPlacement.journey_id == journey.id)
+
+
+def _look_again(connection, where) -> None:
+    connection.execute(update(JourneyPlacement).where(
+        where, JourneyPlacement.left_at.is_(None)).values(next_due_at=LOOK_AGAIN))

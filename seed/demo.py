@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from models import (
     Customer, Department, Employee, Journey, Order, Sop, Tag, User,
 )
+from jobs.evaluator import tick
+from jobs.lifecycle import start_sync
 from models.audit import acting_as, audit_bulk
 from models.base import utcnow
 from seed.demo_customers import insert_demo_customers
@@ -46,7 +48,7 @@ class DemoSummary:
     totals: dict[str, int]
 
 
-def load_config(session: Session) -> None:
+def load_config(session: Session, now: datetime) -> None:
     from seed.config_io import import_document
 
     doc = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
@@ -56,7 +58,7 @@ def load_config(session: Session) -> None:
     for sop in doc["sops"]:
         if sop["key"] in existing:
             sop.pop("status", None)
-    problems = import_document(session, doc)
+    problems = import_document(session, doc, now)
     if problems:
         raise DemoError("seed/demo.yaml: " + "; ".join(map(str, problems)))
 
@@ -91,10 +93,13 @@ def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
     now = now or utcnow()
     try:
         with acting_as("seed"):
-            load_config(session)
+            load_config(session, now)
             users = ensure_users(session)
             inserted = insert_demo_customers(session, now)
             if inserted["customers"]:
+                for journey in session.scalars(select(Journey).where(Journey.enabled)):
+                    if journey.sync_started_at is None:  # place the demo customers in stages
+                        start_sync(session, journey, now)
                 # Bulk inserts bypass the per-row audit listener: one row says what they wrote.
                 audit_bulk(session, "Customer", "demo seed: {customers} customers, {orders} "
                            "orders, {tags} customer tags (bulk insert)".format(**inserted),
@@ -103,6 +108,8 @@ def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
     except Exception:
         session.rollback()
         raise
+    with acting_as("seed"):
+        tick(session, now)  # the first evaluation: SOPs start, journeys sync, steps fall due
     return DemoSummary(inserted=inserted, users_created=users, totals=totals(session))
 
 

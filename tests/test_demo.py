@@ -59,6 +59,22 @@ def test_demo_twice_gives_the_same_counts(app, seeded):
     assert len(summaries) == 1 and summaries[0].after["customers"] == 2000
 
 
+def test_demo_runs_the_first_evaluation(seeded):
+    """The demo is alive at once: SOPs running with customers, the journey synced."""
+    from models import Enrollment, JourneyPlacement
+
+    statuses = dict(db.session.execute(select(Sop.key, Sop.status)).all())
+    assert statuses == {"sunscreen-revisit": "running", "revisit": "running",
+                        "complaint": "running"}
+    revisit = db.session.scalar(select(Sop).where(Sop.key == "revisit"))
+    paying = count(Customer, Customer.lifecycle_stage.in_(["付费", "忠实"]),
+                   Customer.churn_status == "normal")
+    assert paying > 0 and count(Enrollment, Enrollment.sop_id == revisit.id) == paying
+    dental = db.session.scalar(select(Journey).where(Journey.key == "dental"))
+    assert dental.sync_started_at is None and dental.synced_at is not None
+    assert count(JourneyPlacement, JourneyPlacement.journey_id == dental.id) > 0
+
+
 def test_demo_customers_are_complete_and_recent(seeded):
     now = datetime.now(timezone.utc)
     assert count(Customer, Customer.owner_id.is_(None)) == 0

@@ -174,6 +174,29 @@ def test_a_reminder_already_past_when_the_stage_is_entered_is_due_at_entry():
         ("lost", 0, local(2025, 3, 1, 11, 5), "pending", "zhangsan")]
 
 
+def test_a_reminder_added_or_switched_on_reaches_customers_already_in_the_stage():
+    load(doc(journeys=[dental(followup_reminders=False)]), T0)
+    events(added("c", tags=["拔牙"]), added("gone"), now=local(2025, 3, 1, 9))
+    events(lost("gone"), now=local(2025, 3, 1, 9, 1))
+    run_tick(local(2025, 3, 1, 9, 5))
+    run_tick(local(2025, 3, 2, 0, 30))
+    assert reminders("dental", "c") == [("extracted", 0, local(2025, 3, 2, 9), "pending",
+                                         "zhangsan")]
+    assert reminders("dental", "gone") == []
+
+    stages = [dict(s) for s in STAGES]
+    stages[2] = {**stages[2], "reminders": [*stages[2]["reminders"],
+                                            {"day": 2, "hour": 15, "text": "复诊提醒"}]}
+    load(doc(journeys=[journey("dental", stages)]), local(2025, 3, 2, 8))  # switch back on
+    run_tick(local(2025, 3, 3, 0, 30))
+    assert reminders("dental", "c") == [
+        ("extracted", 0, local(2025, 3, 2, 9), "pending", "zhangsan"),
+        ("extracted", 2, local(2025, 3, 3, 15), "pending", "zhangsan")]
+    # the follow-up reminder of the stage "gone" has been in since 3/1: already overdue
+    assert reminders("dental", "gone") == [("lost", 0, local(2025, 3, 1, 10), "pending",
+                                            "zhangsan")]
+
+
 @pytest.mark.parametrize("switch, kept", [("stage_reminders", "lost"),
                                           ("followup_reminders", "extracted")])
 def test_a_reminder_kind_switched_off_writes_no_reminders(switch, kept):

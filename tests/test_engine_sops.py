@@ -245,3 +245,22 @@ def test_holdout_skips_messages_for_a_stable_deterministic_half():
     again, _ = held_out_customers()
     assert again == first
     assert count(Delivery, Delivery.status == "skipped") == 2 * len(first)
+
+
+def test_a_held_out_customer_stays_held_out_when_re_added_by_hand():
+    from jobs.enrollments import held_out
+
+    first, _ = held_out_customers()
+    promo = sop_row("promo")
+    # the one-customer rule agrees with the SQL one for every customer
+    assert {e.customer.external_id for e in db.session.query(Enrollment)
+            if held_out(promo, e.customer_id)} == first
+    one = sorted(first)[0]
+    lifecycle.end_customers(db.session, promo, [enrollment("promo", one).customer_id],
+                            local(2025, 3, 2, 11))
+    lifecycle.enroll_by_hand(db.session, promo, enrollment("promo", one).customer,
+                             local(2025, 3, 3, 9))
+    db.session.commit()
+    run_tick(local(2025, 3, 3, 9, 5))
+    again = [d for d in delivery_rows(one) if d.round == 2]
+    assert [(d.position, d.status, d.reason) for d in again] == [(0, "skipped", "holdout")]

@@ -193,6 +193,21 @@ def test_deleting_a_step_cancels_its_pending_sends():
                                       (0, local(2025, 3, 6, 10), "pending")]
 
 
+def test_moving_a_step_rewrites_its_pending_sends_at_the_new_time():
+    enter_vip([step(1, key="a"), step(3, key="b")])
+    run_tick(local(2025, 3, 2, 0, 30))
+    assert deliveries("vip", "c") == [(0, local(2025, 3, 2, 10), "pending")]
+
+    edit_steps([step(1, "16:30", key="a"), step(3, key="b")], local(2025, 3, 2, 8))
+    run_tick(local(2025, 3, 2, 8, 5))
+    assert deliveries("vip", "c") == [(0, local(2025, 3, 2, 16, 30), "pending")]
+
+    send(local(2025, 3, 2, 17))  # handed over: a later move leaves it as it was sent
+    edit_steps([step(2, key="a"), step(3, key="b")], local(2025, 3, 2, 18))
+    run_tick(local(2025, 3, 3, 0, 30))
+    assert deliveries("vip", "c") == [(0, local(2025, 3, 2, 16, 30), "queued")]
+
+
 def test_steps_not_yet_sent_use_edited_text_and_sent_ones_keep_theirs():
     enter_vip([step(0, key="a", text="旧一"), step(1, key="b", text="旧二")])
     send(local(2025, 3, 1, 10))
