@@ -121,6 +121,8 @@ class EnrollmentView(SecuredModelView):
         "enrolled_at": _l("Enrolled"), "day0": _l("Day 0"), "next_due_at": _l("Next step due"),
         "flowed_from": _l("Flowed from"), "ended_at": _l("Ended"),
         "end_reason": _l("End reason"), "flow_result": _l("Flow result"),
+        # the search box's placeholder
+        "customer.name": _l("Customer name"), "customer.external_id": _l("External ID"),
         "round": _l("Round"), "holdout": _l("Holdout (not messaged)"),
     }
     column_formatters = {"customer": customer_cell, "sop": sop_cell,
