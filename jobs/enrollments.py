@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
-    Boolean, ColumnElement, Date, and_, false, func, insert, literal, not_, null, select, true,
-    update,
+    BigInteger, Boolean, ColumnElement, Date, and_, cast, false, func, insert, literal, not_,
+    null, select, true, update,
 )
 
 from jobs.conditions_sql import condition_sql
@@ -33,7 +33,9 @@ def holdout_sql(sop: Sop) -> ColumnElement:
     """Deterministic: the same customer always lands on the same side (SPEC §3)."""
     if not sop.holdout_percent:
         return literal(False, Boolean)
-    return (Customer.id * HOLDOUT_SPREAD + sop.id) % 100 < sop.holdout_percent
+    # BIGINT: from id 271,184 on, id × 7919 leaves INTEGER (PostgreSQL raises an error)
+    spread = cast(Customer.id, BigInteger) * HOLDOUT_SPREAD
+    return (spread + sop.id) % 100 < sop.holdout_percent
 
 
 def held_out(sop: Sop, customer_id: int) -> bool:

@@ -264,3 +264,19 @@ def test_a_held_out_customer_stays_held_out_when_re_added_by_hand():
     run_tick(local(2025, 3, 3, 9, 5))
     again = [d for d in delivery_rows(one) if d.round == 2]
     assert [(d.position, d.status, d.reason) for d in again] == [(0, "skipped", "holdout")]
+
+
+def test_holdout_works_for_customer_ids_beyond_the_32_bit_product():
+    """id × 7919 passes 2**31 from id 271,184 on: PostgreSQL must not overflow."""
+    from jobs.enrollments import held_out
+    from models import Customer
+
+    base()
+    db.session.add(Customer(id=3_000_000, external_id="big", name="Big"))
+    db.session.commit()
+    events(tag_added("big", "VIP"), now=local(2025, 2, 20, 9))
+    load(doc([sop("promo", target={"tags_any": ["VIP"]}, holdout_percent=50,
+                  steps=[step(0)])]), START)
+    run_tick(START + timedelta(minutes=5))
+    e = enrollment("promo", "big")
+    assert e is not None and e.holdout == held_out(sop_row("promo"), 3_000_000)
