@@ -156,7 +156,7 @@ class JourneyPlacement(db.Model):
     __table_args__ = (
         Index("uq_journey_placements_open", "journey_id", "customer_id", unique=True,
               sqlite_where=text("left_at IS NULL"), postgresql_where=text("left_at IS NULL")),
-        Index("ix_journey_placements_due", "next_due_at"),
+        Index("ix_journey_placements_due", "left_at", "next_due_at"),  # open ones by due time
         Index("ix_journey_placements_stage", "stage_id", "left_at"),
     )
 

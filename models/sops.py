@@ -166,13 +166,17 @@ class Enrollment(db.Model):
         UniqueConstraint("sop_id", "customer_id"),
         CheckConstraint(in_check("status", ENROLLMENT_STATUSES), name="status"),
         Index("ix_enrollments_due", "status", "next_due_at"),
-        Index("ix_enrollments_sop_status", "sop_id", "status"),
+        # Lead with what the tick filters on by equality, so SQLite (which has no
+        # statistics) cannot prefer the low-selectivity (status) or (sop, status) prefix:
+        # a changed customer's active enrollments; one SOP's active ones among given ids.
+        Index("ix_enrollments_customer_status", "customer_id", "status"),
+        Index("ix_enrollments_sop_status", "sop_id", "status", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sop_id: Mapped[int] = mapped_column(ForeignKey("sops.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+        ForeignKey("customers.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="active")
     round: Mapped[int] = mapped_column(Integer, default=1)  # bumped when ops re-add by hand
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 9c0de546e696
 Revises: 5d098666d2e4
-Create Date: 2026-11-24 04:07:01.194719
+Create Date: 2026-11-24 05:45:48.731280
 
 """
 from alembic import op
@@ -42,9 +42,9 @@ def upgrade():
     sa.UniqueConstraint('sop_id', 'customer_id', name=op.f('uq_enrollments_sop_id_customer_id'))
     )
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_enrollments_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_enrollments_customer_status', ['customer_id', 'status'], unique=False)
         batch_op.create_index('ix_enrollments_due', ['status', 'next_due_at'], unique=False)
-        batch_op.create_index('ix_enrollments_sop_status', ['sop_id', 'status'], unique=False)
+        batch_op.create_index('ix_enrollments_sop_status', ['sop_id', 'status', 'customer_id'], unique=False)
 
     op.create_table('journey_placements',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -63,7 +63,7 @@ def upgrade():
     )
     with op.batch_alter_table('journey_placements', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_journey_placements_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index('ix_journey_placements_due', ['next_due_at'], unique=False)
+        batch_op.create_index('ix_journey_placements_due', ['left_at', 'next_due_at'], unique=False)
         batch_op.create_index('ix_journey_placements_stage', ['stage_id', 'left_at'], unique=False)
         batch_op.create_index('uq_journey_placements_open', ['journey_id', 'customer_id'], unique=True, sqlite_where=sa.text('left_at IS NULL'), postgresql_where=sa.text('left_at IS NULL'))
 
@@ -204,7 +204,7 @@ def downgrade():
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index('ix_enrollments_sop_status')
         batch_op.drop_index('ix_enrollments_due')
-        batch_op.drop_index(batch_op.f('ix_enrollments_customer_id'))
+        batch_op.drop_index('ix_enrollments_customer_status')
 
     op.drop_table('enrollments')
     # ### end Alembic commands ###
