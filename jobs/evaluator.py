@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from jobs.context import Context
@@ -84,6 +84,11 @@ def initialize(ctx: Context, summary: Counter) -> None:
             summary["stage_moves"] += opened
             journey.sync_progress = int(done * 100 / len(ranges))
         session.commit()
+        if done == 1 and session.get_bind().dialect.name == "postgresql":
+            # Let the planner see the rows this evaluation writes: planned as if an SOP
+            # had no enrollments yet, its NOT EXISTS rescans them all for every customer.
+            session.execute(text("ANALYZE enrollments, journey_placements"))
+            session.commit()
     for sop in sops:
         sop.status, sop.init_progress, sop.initialized_at = "running", 100, ctx.now
         summary["initialized"] += 1
