@@ -39,3 +39,12 @@ demo: venv
 clean:
 	@if [ -f var/supervisord.pid ]; then bash deploy/demo.sh stop || true; fi
 	rm -rf var instance
+
+# The evaluator benchmark (BENCHMARKS.md): SQLite, then PostgreSQL in a private
+# throw-away cluster; each run builds its own database (about 5 and 10 minutes at
+# the default 1,000,000 customers; BENCH_CUSTOMERS=20000 for a quick look).
+BENCH_CUSTOMERS ?= 1000000
+.PHONY: bench
+bench: venv
+	.venv/bin/python -m bench.evaluator --db sqlite --customers $(BENCH_CUSTOMERS)
+	.venv/bin/python -m bench.evaluator --db postgresql --customers $(BENCH_CUSTOMERS)
