@@ -16,10 +16,16 @@ def run_tick(at: str | None = None) -> dict:
     """One tick as of `at` (ISO 8601) or now; exits at once if another is running."""
     from jobs.evaluator import tick
 
+    from jobs.send_jobs import enqueue_due
+
     now = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
-    with job_app().app_context(), acting_as("engine"):
+    app = job_app()
+    with app.app_context(), acting_as("engine"):
         try:
-            return tick(db.session, now)
+            summary = tick(db.session, now)
+            if "skipped" not in summary:  # after the commit: the batches are on record
+                summary["enqueued"] = enqueue_due(app, db.session, now)
+            return summary
         finally:
             db.session.remove()
 

@@ -10,6 +10,8 @@ One pass, as of `now`, under the tick lock (a second tick exits at once):
    steps, end the enrollments whose steps are all done.
 Steps 2-3 repeat until a round changes nothing (an auto-tag is itself a change
 that may end another SOP), so running the same tick again changes nothing.
+4. plan the day's messages under the quota and split them into batches
+   (jobs/planner.py); the job entry point enqueues the due batches after this.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from jobs.materialize import (
     complete_finished, run_internal_steps, write_reminders, write_sop_deliveries,
 )
 from jobs.placements import place
+from jobs.planner import make_batches, plan_quota
 from jobs.tick_lock import tick_lock
 from models import ChangeJournal, Customer, Enrollment, Journey, Sop
 
@@ -52,6 +55,10 @@ def tick(session: Session, now: datetime) -> dict:
             session.commit()
             if sum(summary.values()) == before:
                 break
+        for verdict, n in plan_quota(ctx).items():
+            summary[f"quota_{verdict}"] += n
+        summary["batches"] += make_batches(ctx)
+        session.commit()
         return {"at": now.isoformat(), **dict(sorted(summary.items()))}
 
 

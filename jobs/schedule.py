@@ -16,7 +16,7 @@ from typing import Callable
 
 from rq import cron
 
-from jobs.queues import MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, TICK_QUEUE
+from jobs.queues import MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, SEND_QUEUE, TICK_QUEUE
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     # another one going exits at once.
     PeriodicJob("tick", "jobs.engine_jobs.run_tick", interval=60, job_timeout=600,
                 queue=TICK_QUEUE),
+    # WeCom's per-customer results of queued batches (jobs/reconcile.py).
+    PeriodicJob("reconcile", "jobs.send_jobs.run_reconcile", interval=600, job_timeout=300,
+                queue=SEND_QUEUE),
     PeriodicJob("prune", "jobs.maintenance.prune_job", interval=24 * 3600, job_timeout=600),
 )
 

@@ -1,4 +1,4 @@
-"""One evaluator at a time: a lock a second tick fails to take at once, and exits.
+"""One evaluator at a time, one sender per batch: locks a second taker fails to get at once.
 
 PostgreSQL: a session advisory lock on a connection of its own. SQLite: an
 exclusive `flock` on a file beside the database. Both vanish with the process
@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 ADVISORY_KEY = 0x50_50_7F_01  # "the SOP tick"; any constant unique to this product
+BATCH_LOCK_CLASS = 0x50_50_7F_02  # two-key advisory locks (class, batch id) of the senders
 
 
 @contextmanager
@@ -31,15 +32,32 @@ def tick_lock(engine: Engine) -> Iterator[bool]:
 
 
 @contextmanager
-def _advisory(engine: Engine) -> Iterator[bool]:
+def batch_lock(engine: Engine, batch_id: int) -> Iterator[bool]:
+    """Held by the one sender working on a batch; gone with it if it dies mid-call,
+    which is how a batch left `sending` is known to be abandoned (no clock involved)."""
+    if engine.dialect.name == "postgresql":
+        with _advisory(engine, BATCH_LOCK_CLASS, batch_id) as held:
+            yield held
+    else:
+        directory = _lock_path(engine).removesuffix(".tick-lock") + ".batch-locks"
+        os.makedirs(directory, exist_ok=True)
+        with _file_lock(os.path.join(directory, str(batch_id))) as held:
+            yield held
+
+
+@contextmanager
+def _advisory(engine: Engine, *key: int) -> Iterator[bool]:
+    key = key or (ADVISORY_KEY,)
+    args = ", ".join(f":k{i}" for i in range(len(key)))
+    params = {f"k{i}": k for i, k in enumerate(key)}
     with engine.connect() as conn:
-        held = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+        held = conn.execute(text(f"SELECT pg_try_advisory_lock({args})"), params).scalar()
         conn.commit()
         try:
             yield bool(held)
         finally:
             if held:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                conn.execute(text(f"SELECT pg_advisory_unlock({args})"), params)
                 conn.commit()
 
 

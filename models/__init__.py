@@ -3,7 +3,7 @@ from models.audit import AuditLog
 from models.base import db
 from models.content import Material, Settings
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
-from models.delivery import Delivery
+from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
 from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
     Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
@@ -17,5 +17,5 @@ __all__ = [
     "Segment", "Tag", "TagChange", "Journey", "JourneyCondition", "JourneyReminder",
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
-    "JourneyPlacement", "Task",
+    "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
 ]

@@ -6,12 +6,14 @@ it is handed to the sender, so edits to a running SOP reach steps not yet sent.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobs.core.vocab import DELIVERY_ACTIONS, DELIVERY_STATUSES
+from jobs.core.vocab import BATCH_STATUSES, CHANNELS, DELIVERY_ACTIONS, DELIVERY_STATUSES
 from models.base import UTCDateTime, db, in_check, utcnow
 
 
@@ -27,11 +29,12 @@ class Delivery(db.Model):
         Index("ix_deliveries_sop_status", "sop_id", "status"),
         Index("ix_deliveries_enrollment_status", "enrollment_id", "status"),
         Index("ix_deliveries_placement_status", "placement_id", "status"),
+        Index("ix_deliveries_batch_status", "batch_id", "status"),
+        Index("ix_deliveries_customer_status", "customer_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     # from an SOP step ...
     sop_id: Mapped[int | None] = mapped_column(ForeignKey("sops.id", ondelete="CASCADE"))
     enrollment_id: Mapped[int | None] = mapped_column(
@@ -52,6 +55,11 @@ class Delivery(db.Model):
     action: Mapped[str] = mapped_column(String(10))
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # lateness counts from it
+    # the quota planner's decision: the ledger period charged, then the batch
+    charged_period: Mapped[date | None] = mapped_column(Date)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("send_batches.id", ondelete="SET NULL"))
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # no active owner to send
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reason: Mapped[str | None] = mapped_column(String(200))
     text: Mapped[str | None] = mapped_column(Text)  # what was handed over, copied then
@@ -68,6 +76,83 @@ class Delivery(db.Model):
     reminder = relationship("JourneyReminder")
     sender = relationship("Employee")
     task = relationship("Task", back_populates="deliveries")
+    batch = relationship("SendBatch", back_populates="deliveries")
 
     def __str__(self) -> str:
         return f"#{self.id} {self.action} {self.status}"
+
+
+class SendBatch(db.Model):
+    """Up to `batch_size` deliveries of one step (or reminder) for one sender, sent together.
+
+    planned -> sending (claimed; an attempt may be in flight) -> queued (the channel
+    took it: an inbox task, a WeCom msgid, a 2xx) -> done (every delivery final);
+    or failed. `attempt_open` says an external call was started and its answer not
+    recorded: whoever picks the batch up next asks the channel before calling again.
+    """
+
+    __tablename__ = "send_batches"
+    __table_args__ = (
+        CheckConstraint(in_check("status", BATCH_STATUSES), name="status"),
+        CheckConstraint(in_check("channel", CHANNELS), name="channel"),
+        Index("ix_send_batches_status_not_before", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sops.id", ondelete="CASCADE"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("sop_steps.id", ondelete="SET NULL"))
+    journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"))
+    reminder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("journey_reminders.id", ondelete="SET NULL"))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # k: not before due + k x interval
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    retry_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="planned")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    msgid: Mapped[str | None] = mapped_column(String(128))
+    fail_list: Mapped[list | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(300))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    sop = relationship("Sop")
+    step = relationship("SopStep")
+    journey = relationship("Journey")
+    reminder = relationship("JourneyReminder")
+    sender = relationship("Employee")
+    task = relationship("Task")
+    deliveries = relationship("Delivery", back_populates="batch", order_by="Delivery.id")
+
+    def __str__(self) -> str:
+        return f"batch #{self.id} ({self.status})"
+
+
+class QuotaLedger(db.Model):
+    """Messages charged to one customer in one quota period (its first local day)."""
+
+    __tablename__ = "quota_ledger"
+    __table_args__ = (UniqueConstraint("customer_id", "period_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BudgetDay(db.Model):
+    """Messages charged to the enterprise's daily budget on one local day."""
+
+    __tablename__ = "quota_budget_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)

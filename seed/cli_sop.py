@@ -12,7 +12,6 @@ from flask.cli import AppGroup
 
 from jobs.evaluator import tick
 from jobs.events import parse_time
-from jobs.handover import hand_over
 from models import db
 from models.audit import acting_as
 from seed.config_io import dump_yaml, export_document, import_document, load_yaml
@@ -47,10 +46,15 @@ def tick_command(at):
 @sop_cli.command("send")
 @AT
 def send_command(at):
-    """Hand every delivery due by then to its channel; print a JSON summary."""
+    """Hand every batch due by then to its channel; print a JSON summary."""
+    from flask import current_app
+
+    from jobs.channels import channel_for
+    from jobs.sender import send_due
+
+    app = current_app._get_current_object()
     with acting_as("cli:send"):
-        summary = hand_over(db.session, _at(at))
-        db.session.commit()
+        summary = send_due(db.session, _at(at), lambda name: channel_for(name, app))
     click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
 
 

@@ -1,7 +1,7 @@
 """Helpers for the engine tests: build config documents, feed events, tick, read results.
 
 Everything goes through the real data paths (`import_document`, `apply_events`,
-`tick`, `hand_over`, the lifecycle services); times are built in the enterprise
+`tick`, `send_due`, the lifecycle services); times are built in the enterprise
 zone and passed explicitly, so no test depends on the clock.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from jobs.evaluator import tick
 from jobs.events import apply_events
-from jobs.handover import hand_over
+from jobs.channels.task import TaskChannel
+from jobs.sender import send_due
 from models import (
     ChangeJournal, Customer, CustomerTag, Delivery, Enrollment, Journey, JourneyPlacement,
     JourneyStage, Settings, Sop, Tag, TagChange, Task, db,
@@ -68,8 +69,8 @@ def journey(key: str, stages, **fields) -> dict:
 def doc(sops=(), journeys=(), settings=None) -> dict:
     out = {"employees": copy.deepcopy(EMPLOYEES), "tags": [{"name": n} for n in TAGS],
            "sops": list(sops), "journeys": list(journeys)}
-    if settings:
-        out["settings"] = settings
+    # The engine's rules are tested with room for every send; the quota has its own tests.
+    out["settings"] = {"quota": {"limit": 31, "period": "day"}, **(settings or {})}
     return out
 
 
@@ -165,7 +166,8 @@ def run_tick(now: datetime) -> dict:
 
 
 def send(now: datetime) -> dict:
-    result = hand_over(db.session, now)
+    """`flask sop send` as of `now`, through the inbox channel."""
+    result = send_due(db.session, now, lambda name: TaskChannel())
     db.session.commit()
     db.session.expire_all()
     return result

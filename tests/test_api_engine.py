@@ -205,9 +205,12 @@ def test_deliveries_are_listed_by_due_time_with_keys_and_senders(world):
                      "sender": "zhangsan", "due_at": "2025-03-01T02:00:00+00:00",
                      "status": "pending", "sent_at": None, "reason": None}
     everything = call(world, "GET", "/api/v1/deliveries").json
-    # care's 11:00 message comes after welcome's 10:00 ones
-    assert [(d["sop"], d["due_at"]) for d in everything] == [
-        ("welcome", "2025-03-01T02:00:00+00:00")] * 3 + [("care", "2025-03-01T03:00:00+00:00")]
+    # care's 11:00 message for c3 lost the day's one send to welcome's earlier 10:00
+    # (same priority): deferred to the same time the next day
+    assert [(d["sop"], d["due_at"], d["status"]) for d in everything] == [
+        ("welcome", "2025-03-01T02:00:00+00:00", "pending")] * 3 + [
+        ("care", "2025-03-02T03:00:00+00:00", "deferred")]
+    assert everything[3]["reason"] == "quota: 1 per day reached"
     assert [d["id"] for d in everything[:3]] == sorted(d["id"] for d in everything[:3])
     page = call(world, "GET", "/api/v1/deliveries?limit=2&offset=1").json
     assert [d["id"] for d in page] == [d["id"] for d in everything[1:3]]

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 
 from jobs.evaluator import tick
 from jobs.events import apply_events
-from jobs.handover import hand_over
+from tests.engine_support import send
 from jobs.preview import preview
 from models import Delivery, Enrollment, Settings, Sop, Tag, db
 from models.audit import acting_as
@@ -135,11 +135,12 @@ def test_messages_already_handed_over_are_not_counted_again(vip_customers):
     db.session.commit()
     set_up(care(status="running"), now="2025-03-10T07:00:00+08:00")
     tick(db.session, at("2025-03-10T07:30:00+08:00"))
-    hand_over(db.session, at("2025-03-10T16:00:00+08:00"))  # both day-0 messages queued
-    db.session.commit()
+    # the tick's planner let one day-0 message per customer through (quota 1 a day) and
+    # deferred the other to 03-11; the first is handed over and no longer counted
+    send(at("2025-03-10T16:00:00+08:00"))
     result = preview(db.session, sop(), at("2025-03-11T08:00:00+08:00"), days=3)
     assert result["would_enter"] == 0
-    assert calendar(result) == [("03-11", 0, 0, 0), ("03-12", 3, 3, 0), ("03-13", 0, 0, 0)]
+    assert calendar(result) == [("03-11", 3, 0, 0), ("03-12", 3, 3, 0), ("03-13", 0, 0, 0)]
 
 
 def test_a_new_customer_sop_takes_those_added_in_its_window_since_it_started():

@@ -33,6 +33,9 @@ DELIVERY_STATUSES = ("pending", "deferred", "queued", "sent", "failed", "skipped
 # A step is done (for the normal end) once its delivery is in one of these.
 DONE_DELIVERY_STATUSES = ("queued", "sent", "failed", "skipped", "expired", "cancelled")
 OPEN_DELIVERY_STATUSES = ("pending", "deferred")
+# A batch's life: planned -> sending -> queued -> done, or failed (models/delivery.py).
+BATCH_STATUSES = ("planned", "sending", "queued", "done", "failed")
+QUOTA_ACTIONS = ("message", "reminder")  # what the quota counts; playbook tasks use none
 DELIVERY_ACTIONS = STEP_ACTIONS + ("reminder",)
 TASK_KINDS = ("send", "reminder", "step", "followup", "request", "review")
 TASK_STATUSES = ("open", "done", "cancelled")

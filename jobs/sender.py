@@ -1,0 +1,220 @@
+"""Send one batch through its channel, exactly once (DESIGN step 4, "Rules that keep it safe").
+
+`send_batch(session, batch_id, now, channels)`:
+1. take the batch's lock (another sender on it -> exit), claim it planned -> sending;
+2. re-check each delivery still pending in it: the enrollment still active or the
+   stage not left, the customer not lost, the owner still this active sender, the
+   quota charge still on the ledger; the others are skipped (with the reason) or
+   handed back to the planner (owner moved, charge gone);
+3. if an earlier attempt may have gone through unanswered, ask the channel first;
+4. record the attempt, commit, call the channel, record the outcome per delivery.
+The database is the ledger: replaying any of it (a retried job, a second worker,
+a flushed Redis, a restarted sender) changes nothing already decided.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from jobs.channels import Content, NotSent, OutcomeUnknown, Recipient, Rejected
+from jobs.core.batching import backoff_seconds
+from jobs.planner import chunks, quota_rule, release
+from jobs.tick_lock import batch_lock
+from models import (
+    Customer, Delivery, Employee, Enrollment, JourneyPlacement, QuotaLedger, SendBatch, Settings,
+)
+
+MAX_ATTEMPTS = 12  # about an hour of backoff; then the batch fails, its reason kept
+
+
+class RetryLater(Exception):
+    """The batch was not handed over this time; the job's Retry (or the next tick) tries again."""
+
+
+def send_batch(session: Session, batch_id: int, now: datetime, channels) -> str:
+    """Returns what happened: queued, done, busy, finished, not_due, paused, empty, failed.
+    Raises RetryLater when the channel should be tried again later."""
+    with batch_lock(session.get_bind(), batch_id) as held:
+        if not held:
+            return "busy"
+        batch = session.get(SendBatch, batch_id, populate_existing=True)
+        if batch is None or batch.status not in ("planned", "sending"):
+            return "finished"
+        if batch.not_before > now:
+            return "not_due"
+        if batch.sop_id is not None and batch.sop.status != "running":
+            return "paused"
+        if batch.journey_id is not None and not batch.journey.enabled:
+            return "paused"
+        batch.status = "sending"
+        session.commit()
+        recipients = recheck(session, batch, now)
+        if not recipients:
+            _finish(session, batch, now, "done")
+            return "empty"
+        return _hand_over(session, batch, recipients, now, channels(batch.channel))
+
+
+def _hand_over(session, batch, recipients, now, channel) -> str:
+    content = content_of(batch)
+    try:
+        outcome = channel.find_previous(session, batch, recipients, content) \
+            if batch.attempt_open else None
+        if outcome is None:
+            batch.attempts += 1
+            batch.attempt_open, batch.attempt_at = True, now
+            session.commit()  # the attempt is on record before the call
+            outcome = channel.deliver(session, batch, recipients, content, now)
+    except NotSent as exc:
+        batch.attempt_open = False
+        return _retry_or_fail(session, batch, now, str(exc))
+    except OutcomeUnknown as exc:  # the attempt stays open: the next try asks first
+        return _retry_or_fail(session, batch, now, str(exc))
+    except Rejected as exc:
+        batch.attempt_open = False
+        _fail_deliveries(session, [r.delivery_id for r in recipients], str(exc))
+        batch.error = str(exc)[:300]
+        _finish(session, batch, now, "failed")
+        return "failed"
+    by_external = {r.external_id: r.delivery_id for r in recipients}
+    failed = {by_external[e]: why for e, why in outcome.failed.items() if e in by_external}
+    accepted = [r.delivery_id for r in recipients if r.delivery_id not in failed]
+    for part in chunks(accepted):
+        session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+            status="queued", queued_at=now, text=content.text, task_id=outcome.task_id,
+            reason=None).execution_options(synchronize_session=False))
+    for delivery_id, why in failed.items():
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+            status="failed", reason=why[:200]).execution_options(synchronize_session=False))
+    batch.attempt_open, batch.error = False, None
+    batch.msgid, batch.task_id = outcome.ref, outcome.task_id
+    batch.fail_list = sorted(outcome.failed) or None
+    batch.status, batch.queued_at = "queued", now
+    session.commit()
+    return "queued"
+
+
+def _retry_or_fail(session, batch, now, reason: str) -> str:
+    batch.error = reason[:300]
+    if batch.attempts >= MAX_ATTEMPTS and not batch.attempt_open:
+        _fail_deliveries(session, _pending_ids(session, batch),
+                         f"gave up after {batch.attempts} attempts: {reason}")
+        _finish(session, batch, now, "failed")
+        return "failed"
+    batch.status = "sending" if batch.attempt_open else "planned"
+    batch.retry_after = now + timedelta(seconds=backoff_seconds(batch.attempts))
+    session.commit()
+    raise RetryLater(reason)
+
+
+def _finish(session, batch, now, status: str) -> None:
+    batch.status, batch.finished_at = status, now
+    session.commit()
+
+
+def _pending_ids(session, batch) -> list[int]:
+    return list(session.scalars(select(Delivery.id).where(
+        Delivery.batch_id == batch.id, Delivery.status == "pending")))
+
+
+def _fail_deliveries(session, ids, reason: str) -> None:
+    for part in chunks(ids):
+        session.execute(update(Delivery).where(Delivery.id.in_(part),
+                                               Delivery.status == "pending")
+                        .values(status="failed", reason=reason[:200])
+                        .execution_options(synchronize_session=False))
+
+
+# --- re-check at send time (SPEC §5) -------------------------------------------------
+def recheck(session, batch, now) -> list[Recipient]:
+    rule = quota_rule(Settings.get(session))
+    rows = session.execute(
+        select(Delivery.id, Delivery.customer_id, Delivery.charged_period, Delivery.due_at,
+               Customer.external_id, Customer.churn_status, Customer.owner_id,
+               Employee.active.label("owner_active"), Enrollment.status.label("enrollment"),
+               JourneyPlacement.left_at, QuotaLedger.used)
+        .join(Customer, Customer.id == Delivery.customer_id)
+        .outerjoin(Employee, Employee.id == Customer.owner_id)
+        .outerjoin(Enrollment, Enrollment.id == Delivery.enrollment_id)
+        .outerjoin(JourneyPlacement, JourneyPlacement.id == Delivery.placement_id)
+        .outerjoin(QuotaLedger, (QuotaLedger.customer_id == Delivery.customer_id)
+                   & (QuotaLedger.period_start == Delivery.charged_period))
+        .where(Delivery.batch_id == batch.id, Delivery.status == "pending")
+        .order_by(Delivery.id)).all()
+    keep, skip, replan = [], {}, []
+    for r in rows:
+        if r.enrollment is not None and r.enrollment != "active":
+            skip[r.id] = "skipped: the customer left the SOP"
+        elif r.left_at is not None:
+            skip[r.id] = "skipped: the customer left the stage"
+        elif r.churn_status == "lost":
+            skip[r.id] = "skipped: the customer is lost"
+        elif r.owner_id != batch.sender_id or not r.owner_active:
+            replan.append(r.id)  # a transfer: the planner gives it to the new owner
+        elif r.charged_period is None or r.used is None or r.used > rule.limit:
+            replan.append(r.id)  # the quota charge is gone or over: plan it again
+        else:
+            keep.append(Recipient(r.id, r.customer_id, r.external_id))
+    for delivery_id, why in skip.items():
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+            status="skipped", reason=why).execution_options(synchronize_session=False))
+    for part in chunks(replan):
+        session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+            batch_id=None, charged_period=None).execution_options(synchronize_session=False))
+    # what will not go out gives its quota back (a charge that is gone has nothing to give)
+    gone = set(skip) | set(replan)
+    release(session, [(r.customer_id, r.charged_period) for r in rows
+                      if r.id in gone and r.used is not None])
+    session.commit()
+    return keep
+
+
+def content_of(batch) -> Content:
+    """The step's or reminder's text and attachments as they are now (edits reach
+    steps not yet sent); copied onto each delivery when handed over."""
+    source = batch.step if batch.step_id is not None else batch.reminder
+    title = batch.sop.name if batch.sop_id is not None else (
+        batch.reminder.stage.name if batch.reminder else batch.journey.name)
+    if source is None:
+        return Content(title=title, text="")
+    return Content(title=title, text=source.text or "", attachments=tuple(
+        {"kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
+        for m in source.attachments))
+
+
+# --- marking sent ---------------------------------------------------------------------
+def mark_task_done(session, task, now: datetime, by: str) -> int:
+    """The employee sent it: the task is done, its queued deliveries `sent`, their batch done."""
+    if task.status != "open":
+        return 0
+    task.status, task.done_at, task.done_by = "done", now, by
+    sent = session.execute(
+        update(Delivery).where(Delivery.task_id == task.id, Delivery.status == "queued")
+        .values(status="sent", sent_at=now)
+        .execution_options(synchronize_session=False, preserve_rowcount=True)).rowcount or 0
+    session.execute(update(SendBatch).where(SendBatch.task_id == task.id,
+                                            SendBatch.status == "queued")
+                    .values(status="done", finished_at=now)
+                    .execution_options(synchronize_session=False))
+    return sent
+
+
+def send_due(session, now: datetime, channels) -> dict:
+    """Every batch due by `now`, one after the other (`flask sop send`)."""
+    from collections import Counter
+
+    from jobs.planner import due_batches
+
+    counts: Counter = Counter()
+    for batch_id in due_batches(session, now):
+        try:
+            outcome = send_batch(session, batch_id, now, channels)
+        except RetryLater:
+            outcome = "retry_later"
+        counts[outcome] += 1
+        if outcome == "queued":
+            counts["deliveries"] += session.scalar(select(func.count(Delivery.id)).where(
+                Delivery.batch_id == batch_id, Delivery.status == "queued"))
+    return {"at": now.isoformat(), "deliveries": 0, **dict(sorted(counts.items()))}
