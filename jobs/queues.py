@@ -78,4 +78,6 @@ class AppWorker(Worker):
         with job_app().app_context():
             for engine in db.engines.values():
                 engine.dispose(close=False)
+        if has_app_context():  # forked inside one (a test): the parent's session would
+            db.session.registry.clear()  # hand over its connection; forget it unclosed
         super().main_work_horse(job, queue)

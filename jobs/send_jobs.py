@@ -18,7 +18,7 @@ from models import db
 from models.audit import acting_as
 
 SEND_TIMEOUT = 300  # seconds; a batch is one HTTP call plus its bookkeeping
-LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def _now(at: str | None) -> datetime:
@@ -49,16 +49,30 @@ def enqueue_due(app, session, now: datetime) -> int:
 
     q, connection, enqueued = queue(app, SEND_QUEUE), redis_connection(app), 0
     for batch_id in due_batches(session, now):
-        try:
-            if Job.fetch(job_id(batch_id), connection=connection).get_status() in LIVE:
-                continue
-        except NoSuchJobError:
-            pass
+        if _has_live_job(session, connection, batch_id):
+            continue
         q.enqueue(run_batch, batch_id, job_id=job_id(batch_id), job_timeout=SEND_TIMEOUT,
                   result_ttl=3600, failure_ttl=7 * 24 * 3600,
                   retry=Retry(max=3, interval=[30, 120, 600]))
         enqueued += 1
     return enqueued
+
+
+def _has_live_job(session, connection, batch_id: int) -> bool:
+    """A job waiting for this batch, or one running it. A job Redis calls `started`
+    whose worker was killed holds no batch lock: that one is dead and is replaced."""
+    from jobs.tick_lock import batch_lock
+
+    try:
+        status = Job.fetch(job_id(batch_id), connection=connection).get_status()
+    except NoSuchJobError:
+        return False
+    if status in WAITING:
+        return True
+    if status != JobStatus.STARTED:
+        return False
+    with batch_lock(session.get_bind(), batch_id) as free:
+        return not free
 
 
 def run_reconcile(at: str | None = None) -> dict:

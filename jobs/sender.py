@@ -54,12 +54,13 @@ def send_batch(session: Session, batch_id: int, now: datetime, channels) -> str:
         if not recipients:
             _finish(session, batch, now, "done")
             return "empty"
-        return _hand_over(session, batch, recipients, now, channels(batch.channel))
+        return _hand_over(session, batch, recipients, now, channels)
 
 
-def _hand_over(session, batch, recipients, now, channel) -> str:
+def _hand_over(session, batch, recipients, now, channels) -> str:
     content = content_of(batch)
     try:
+        channel = channels(batch.channel)  # may say it is not configured (NotSent)
         outcome = channel.find_previous(session, batch, recipients, content) \
             if batch.attempt_open else None
         if outcome is None:

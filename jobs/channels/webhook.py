@@ -26,7 +26,7 @@ class WebhookChannel:
 
     def deliver(self, session, batch, recipients, content: Content, now) -> Outcome:
         if not self.url:
-            raise Rejected("no webhook URL configured")
+            raise NotSent("no webhook URL configured")
         body = {"batch": batch.id, "sop": batch.sop.key if batch.sop else None,
                 "journey": batch.journey.key if batch.journey else None,
                 "sender": batch.sender.userid if batch.sender else None,

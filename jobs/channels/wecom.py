@@ -9,6 +9,8 @@ customers) and adopts its msgid rather than sending again.
 """
 from __future__ import annotations
 
+import time
+
 import requests
 from wechatpy.enterprise import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -21,7 +23,7 @@ DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
 TIMEOUT = 10  # seconds per call
 TOKEN_ERRORS = (40014, 42001)  # invalid / expired access token
 RATE_LIMITED = 45009
-LOOK_BACK = 120  # seconds before the recorded attempt to search for its message
+LOOK_BACK_DAYS = 3  # how far back a lost answer's message is looked for
 PAGE = 1000
 
 
@@ -75,7 +77,7 @@ class WeComChannel:
 
         settings = Settings.get(db.session)
         if not settings.wecom_corp_id or not settings.wecom_secret:
-            raise Rejected("WeCom corp id and secret are not configured")
+            raise NotSent("WeCom corp id and secret are not configured")
         client = Client(settings.wecom_corp_id, settings.wecom_secret,
                         session=RedisStorage(redis_connection(app), prefix="sop-wecom"),
                         timeout=TIMEOUT, auto_retry=False)
@@ -114,11 +116,13 @@ class WeComChannel:
             userid: "WeCom: not a friend of the sender" for userid in answer.get("fail_list", ())})
 
     def find_previous(self, session, batch, recipients, content: Content):
-        since = int((batch.attempt_at.timestamp() if batch.attempt_at else 0)) - LOOK_BACK
+        # WeCom stamps messages with its own clock: search the last days of wall time
+        # (the engine's `now` may be a replay), narrowed to this sender, text and recipients
+        until = int(time.time()) + 60
         wanted = {r.external_id for r in recipients}
         for msg in self._pages("externalcontact/get_groupmsg_list_v2", "group_msg_list", {
                 "chat_type": "single", "creator": batch.sender.userid, "filter_type": 2,
-                "start_time": since, "end_time": since + 2 * 86400, "limit": 100}):
+                "start_time": until - LOOK_BACK_DAYS * 86400, "end_time": until, "limit": 100}):
             if (msg.get("text") or {}).get("content", "") != content.text:
                 continue
             results = self.results(msg["msgid"], batch.sender.userid)

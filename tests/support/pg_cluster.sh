@@ -126,8 +126,13 @@ SQL
     echo "postgresql+psycopg://$ROLE:$PASSWORD@127.0.0.1:$port/$DB"
 }
 
+restart_server() {  # the fault tests: every connection dropped, the same data after
+    as_owner "$BIN/pg_ctl" restart -D "$DATA" -l "$LOG" -m fast -w -t 60 >/dev/null
+}
+
 case "${1:-}" in
     start) start_cluster ;;
     stop) stop_cluster ;;
-    *) say "usage: $0 start|stop"; exit 2 ;;
+    restart) restart_server ;;
+    *) say "usage: $0 start|stop|restart"; exit 2 ;;
 esac
