@@ -223,6 +223,7 @@ def test_the_database_restarted_mid_send_sends_nothing_twice(app, wecom):
                 send_batch(db.session, batches[0], TEN, lambda name: channel_for(name, app))
             except Exception as exc:  # the connection died under it
                 errors.append(exc)
+                db.session().invalidate()
             finally:
                 db.session.remove()
 
@@ -232,6 +233,7 @@ def test_the_database_restarted_mid_send_sends_nothing_twice(app, wecom):
     subprocess.run(["bash", str(ROOT / "tests/support/pg_cluster.sh"), "restart"], check=True)
     thread.join(60)
     assert errors, "the sender should have lost its database connection"
+    db.session().invalidate()  # this test's own connection died with the server too
     db.session.remove()
     db.engine.dispose()
     for batch_id in batches:
