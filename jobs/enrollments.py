@@ -17,8 +17,8 @@ from sqlalchemy import (
 from jobs.conditions_sql import condition_sql
 from jobs.context import Context
 from jobs.core.due import Clock, Slot, local_date, local_time
-from jobs.core.vocab import OPEN_DELIVERY_STATUSES
 from jobs.customer_writes import change_tags, chunks
+from jobs.planner import cancel_open
 from models import Customer, Delivery, Enrollment, Sop
 from models.base import UTCDateTime
 
@@ -131,12 +131,7 @@ def end(ctx: Context, sop: Sop, customer_ids: Sequence[int], status: str, reason
             .execution_options(synchronize_session=False)).all()
         if not rows:
             continue
-        ctx.session.execute(
-            update(Delivery)
-            .where(Delivery.enrollment_id.in_([r.id for r in rows]),
-                   Delivery.status.in_(OPEN_DELIVERY_STATUSES))
-            .values(status="cancelled", reason=reason)
-            .execution_options(synchronize_session=False))
+        cancel_open(ctx.session, Delivery.enrollment_id.in_([r.id for r in rows]), reason)
         ended.extend(r.customer_id for r in rows)
     change_tags(ctx.session, ended, ctx.now, add=list(add_tags or ()))
     if flow_to is not None and ended:

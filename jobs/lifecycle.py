@@ -13,9 +13,9 @@ from sqlalchemy import delete, event, inspect, select, update
 
 from jobs.context import Context
 from jobs.core.checker import N_
-from jobs.core.vocab import OPEN_DELIVERY_STATUSES
 from jobs.enrollments import clock_of, end, held_out
 from jobs.placements import place_by_hand
+from jobs.planner import cancel_open
 from models import (
     Customer, Delivery, Enrollment, Journey, JourneyPlacement, JourneyReminder, JourneyStage, Sop,
     SopStep,
@@ -133,9 +133,7 @@ def place_customer(session, journey: Journey, stage: JourneyStage, customer: Cus
 @event.listens_for(SopStep, "before_delete")
 def _cancel_pending_of_deleted_step(mapper, connection, step) -> None:
     """Deleting a step cancels its pending sends (SPEC §3)."""
-    connection.execute(update(Delivery).where(
-        Delivery.step_id == step.id, Delivery.status.in_(OPEN_DELIVERY_STATUSES))
-        .values(status="cancelled", reason="step deleted"))
+    cancel_open(connection, Delivery.step_id == step.id, "step deleted")
 
 
 @event.listens_for(SopStep, "after_insert")

@@ -15,7 +15,7 @@ from jobs.conditions_sql import stage_matches_sql
 from jobs.context import Context
 from jobs.core.conditions import parse_rules
 from jobs.core.due import Clock, hour_slot
-from jobs.core.vocab import OPEN_DELIVERY_STATUSES
+from jobs.planner import cancel_open
 from models import Customer, Delivery, Journey, JourneyPlacement, JourneyStage
 from models.base import UTCDateTime
 from seed.config_export import rule_to_yaml
@@ -73,12 +73,7 @@ def open_placements(ctx: Context, journey: Journey, scope, stage_of) -> int:
 def cancel_reminders(ctx: Context, placement_ids, reason: str) -> None:
     ids = list(placement_ids)
     for start in range(0, len(ids), 5000):
-        ctx.session.execute(
-            update(Delivery)
-            .where(Delivery.placement_id.in_(ids[start:start + 5000]),
-                   Delivery.status.in_(OPEN_DELIVERY_STATUSES))
-            .values(status="cancelled", reason=reason)
-            .execution_options(synchronize_session=False))
+        cancel_open(ctx.session, Delivery.placement_id.in_(ids[start:start + 5000]), reason)
 
 
 def place_by_hand(ctx: Context, journey: Journey, stage: JourneyStage, customer_id: int) -> None:

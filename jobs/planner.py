@@ -172,6 +172,18 @@ def release(session, charges) -> None:
             .execution_options(synchronize_session=False))
 
 
+def cancel_open(executor, where, reason: str) -> int:
+    """Cancel the pending and deferred deliveries matching `where`; what was charged to
+    the quota is given back (a session or, in mapper events, a connection)."""
+    rows = executor.execute(
+        update(Delivery).where(where, Delivery.status.in_(OPEN_DELIVERY_STATUSES))
+        .values(status="cancelled", reason=reason)
+        .returning(Delivery.customer_id, Delivery.charged_period)
+        .execution_options(synchronize_session=False)).all()
+    release(executor, [(c, p) for c, p in rows if p is not None])
+    return len(rows)
+
+
 def correct_ledger(session, customer_id: int, period: date, limit: int) -> None:
     """WeCom said the customer's quota was already used (status 3): the period is full."""
     insert = _insert_for(session)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from jobs.lifecycle import pause, resume
@@ -221,3 +220,14 @@ def test_due_batches_become_one_rq_job_each_run_by_a_real_worker(app):
     assert [b.status for b in db.session.scalars(select(SendBatch))] == ["queued", "queued"]
     assert sorted(c for _, cs in sent_to("zhangsan") for c in cs) == ["c1", "c2"]
     assert enqueue_due(app, db.session, now) == 0  # nothing due any more
+
+
+def test_an_early_end_gives_the_cancelled_send_its_quota_back_for_another_sop():
+    set_up(nurture("a", "15:00", early_end={"when": {"tags_any": ["投诉"]}}),
+           nurture("b", "16:00"))
+    assert deliveries("b", "c") == [(0, local(2025, 3, 2, 16), "deferred")]
+    events({"type": "tag_added", "external_id": "c", "tags": ["投诉"]},
+           now=local(2025, 3, 1, 9, 30))
+    run_tick(local(2025, 3, 1, 9, 31))
+    assert delivery_rows("c", sop_id=sop_row("a").id)[0].status == "cancelled"
+    assert ledger()[(customer("c").id, date(2025, 3, 1))] == 0

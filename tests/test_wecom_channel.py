@@ -13,8 +13,8 @@ from jobs.channels import channel_for
 from jobs.channels.wecom import WeComChannel
 from jobs.queues import redis_connection
 from jobs.reconcile import reconcile
-from jobs.sender import RetryLater, send_batch, send_due
-from models import Delivery, QuotaLedger, SendBatch, Settings, db
+from jobs.sender import send_due
+from models import QuotaLedger, SendBatch, Settings, db
 from tests.engine_support import (
     added, customer, delivery_rows, doc, events, load, local, run_tick, sop, step,
 )
