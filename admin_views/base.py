@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import abort, has_request_context, redirect, request, url_for
-from flask_admin import AdminIndexView, expose
+from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.model import typefmt
 from flask_login import current_user
@@ -35,6 +35,18 @@ def deny():
 class SecuredIndexView(AdminIndexView):
     def is_accessible(self) -> bool:
         return current_user.is_authenticated
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny()
+
+
+class SecuredView(BaseView):
+    """A screen that is not a model list (the inbox): the same login and `roles` gate."""
+
+    roles: tuple[str, ...] = ("admin",)  # may open the screen
+
+    def is_accessible(self) -> bool:
+        return current_role() in self.roles
 
     def inaccessible_callback(self, name, **kwargs):
         return deny()

@@ -87,3 +87,32 @@ class DeliveryView(SecuredModelView):
         return super().get_query().options(
             joinedload(Delivery.customer), joinedload(Delivery.sop),
             joinedload(Delivery.journey), joinedload(Delivery.sender))
+
+
+HELD_STATUSES = ("pending", "deferred")  # a held delivery waits: it is never sent as it is
+
+
+class HeldDeliveryView(DeliveryView):
+    """Deliveries held because their customer has no active owner (SPEC §5: held and
+    listed, never sent from a departed account). They leave this list when the customer
+    gets an active owner again, or when they end (cancelled, expired)."""
+
+    column_list = ("id", "customer", "origin", "step", "action", "sender", "due_at",
+                   "held_since", "status", "reason")
+    column_details_list = ("id", "customer", "origin", "step", "action", "sender", "due_at",
+                           "held_since", "status", "reason", "created_at")
+    column_labels = DeliveryView.column_labels | {"held_since": _l("Held since")}
+    column_sortable_list = ("id", "due_at", "held_since")
+    column_default_sort = ("held_since", False)
+    column_filters = (
+        IntEqualFilter(Delivery.sop_id, _l("SOP"), options=LazyOptions(sop_options)),
+        IntEqualFilter(Delivery.journey_id, _l("Journey"), options=LazyOptions(journey_options)),
+        FilterEqual(Delivery.status, _l("Status"),
+                    options=[(s, DELIVERY_LABELS[s]) for s in HELD_STATUSES]),
+        LocalDaysFilter(Delivery.held_since, _l("Held since")),
+    )
+
+    def scope(self, query):
+        held = query.filter(Delivery.held_since.is_not(None),
+                            Delivery.status.in_(HELD_STATUSES))
+        return super().scope(held)

@@ -39,3 +39,15 @@ def tasks_in_scope(query):
         assigned = Task.employee_id == mine if mine else false()
         unassigned = (Task.role == role) & visible_customer
     return query.filter(or_(assigned, unassigned))
+
+
+def sent_by_visible_staff(query, sender_id):
+    """Rows sent by an employee the current user oversees: a manager their department's
+    staff, admin and ops everyone (other roles do not open these lists)."""
+    if current_user.role in ("admin", "ops"):
+        return query
+    department = own_department_id() if current_user.role == "manager" else None
+    if department is None:
+        return query.filter(false())
+    return query.filter(sender_id.in_(
+        select(Employee.id).where(Employee.department_id == department)))

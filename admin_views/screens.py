@@ -2,11 +2,13 @@
 declared on each view (`roles`, `write_roles`, `scope`); a menu entry shows only
 for the roles that may open it.
 
+    everyone but finance: the inbox (their open tasks, by the same row rules as Tasks)
     admin    everything
     ops      SOPs, journeys, SOP versions, tags, segments, materials; SOP customers
-             (manual end, re-add); deliveries and tasks; customers read-only
-    manager  customers, employees, SOP customers, deliveries and tasks of their own
-             department, read-only
+             (manual end, re-add); deliveries, held deliveries, send batches and tasks;
+             customers read-only
+    manager  customers, employees, SOP customers, deliveries (also held ones), send
+             batches and tasks of their own department, read-only
     sales    own customers, read-only except the bulk tag actions; own tasks
     service  customers without money columns, read-only; own tasks
     finance  orders, read-only
@@ -15,10 +17,12 @@ from flask_babel import lazy_gettext as _l
 
 
 def all_views():
+    from admin_views.batches import SendBatchView
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
-    from admin_views.deliveries import DeliveryView
+    from admin_views.deliveries import DeliveryView, HeldDeliveryView
     from admin_views.enrollments import EnrollmentView
+    from admin_views.inbox import InboxView
     from admin_views.journeys import JourneyView
     from admin_views.org import DepartmentView, EmployeeView, UserView
     from admin_views.sops import SopView
@@ -26,16 +30,20 @@ def all_views():
     from admin_views.tasks import TaskView
     from models import (
         AuditLog, Customer, Delivery, Department, Employee, Enrollment, Journey, Material, Order,
-        Segment, Settings, Sop, SopVersion, Tag, Task, User,
+        Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User,
     )
 
     sop, customers, content = _l("SOP"), _l("Customers"), _l("Content")
     org, system = _l("Organisation"), _l("System")
     return [
+        InboxView(_l("Inbox"), endpoint="inbox"),  # top level, first: where employees start
         SopView(Sop, _l("SOPs"), category=sop, endpoint="sops"),
         JourneyView(Journey, _l("Journeys"), category=sop, endpoint="journeys"),
         EnrollmentView(Enrollment, _l("SOP customers"), category=sop, endpoint="enrollments"),
         DeliveryView(Delivery, _l("Deliveries"), category=sop, endpoint="deliveries"),
+        HeldDeliveryView(Delivery, _l("Held deliveries"), category=sop,
+                         endpoint="held_deliveries"),
+        SendBatchView(SendBatch, _l("Send batches"), category=sop, endpoint="send_batches"),
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
         CustomerView(Customer, _l("Customers"), category=customers, endpoint="customers"),
         TaskView(Task, _l("Tasks"), category=customers, endpoint="tasks"),

@@ -4,25 +4,18 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import select
 
-from api.blueprint import ApiError, api_bp, roles_required
-from api.scope import READ_ROLES, int_arg, iso, sop_by_key, visible_customer, visible_customers
+from api.blueprint import api_bp, roles_required
+from api.scope import READ_ROLES, iso, status_and_page, sop_by_key, visible_customer, visible_customers
 from jobs.core.vocab import DELIVERY_STATUSES
 from models import Customer, Delivery, Employee, Journey, Sop, db
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 @api_bp.get("/deliveries")
 @roles_required(*READ_ROLES)
 def list_deliveries():
     """Ordered by due time, then id; rows limited to the customers the user may see."""
-    status = request.args.get("status")
-    if status and status not in DELIVERY_STATUSES:
-        raise ApiError(400, "invalid_parameter",
-                       f"status: must be one of {', '.join(DELIVERY_STATUSES)}")
-    limit = int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = int_arg("offset", 0, 0, 2**31 - 1)
+    status, limit, offset = status_and_page(DELIVERY_STATUSES)
     query = (
         select(Delivery.id, Sop.key.label("sop"), Journey.key.label("journey"),
                Delivery.stage_key, Delivery.position, Delivery.step_key, Delivery.action,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import g, request
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
 from api.blueprint import ApiError
 from jobs.events import parse_time
-from models import Customer, Employee, Sop, db
+from models import Customer, Employee, Sop, Task, db
 from models.base import utcnow
 
 READ_ROLES = ("ops", "manager", "sales", "service", "finance")  # rows still filtered
@@ -33,6 +33,26 @@ def visible_customers() -> ColumnElement[bool]:
         return Customer.owner_id.in_(select(Employee.id).where(
             Employee.department_id == department))
     return true()
+
+
+def visible_tasks() -> ColumnElement[bool]:
+    """A WHERE clause on Task, as the admin's task list: admin and ops see every task;
+    sales and service their own and those given to their role about customers they may
+    see; a manager the tasks of their department's staff and those given to a role about
+    the department's customers."""
+    user = g.api_user
+    if user.role in ("admin", "ops"):
+        return true()
+    about_visible = Task.customer_id.in_(select(Customer.id).where(visible_customers()))
+    if user.role == "manager":
+        department = user.employee.department_id if user.employee else None
+        if department is None:
+            return false()
+        assigned = Task.employee_id.in_(
+            select(Employee.id).where(Employee.department_id == department))
+        return or_(assigned, Task.employee_id.is_(None) & about_visible)
+    assigned = Task.employee_id == user.employee_id if user.employee_id else false()
+    return or_(assigned, (Task.role == user.role) & about_visible)
 
 
 def sees_money() -> bool:
@@ -81,6 +101,19 @@ def at_from(values: dict) -> datetime:
         return parse_time(values["at"]).astimezone(timezone.utc)
     except ValueError as exc:
         raise ApiError(400, "invalid_parameter", f"at: {exc}") from None
+
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def status_and_page(statuses) -> tuple[str | None, int, int]:
+    """A list endpoint's `status` (one of `statuses`), `limit` and `offset`, checked."""
+    status = request.args.get("status")
+    if status and status not in statuses:
+        raise ApiError(400, "invalid_parameter", f"status: must be one of {', '.join(statuses)}")
+    return (status, int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            int_arg("offset", 0, 0, 2**31 - 1))
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

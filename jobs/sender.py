@@ -24,6 +24,7 @@ from jobs.planner import chunks, quota_rule, release
 from jobs.tick_lock import batch_lock
 from models import (
     Customer, Delivery, Employee, Enrollment, JourneyPlacement, QuotaLedger, SendBatch, Settings,
+    Task,
 )
 
 MAX_ATTEMPTS = 12  # about an hour of backoff; then the batch fails, its reason kept
@@ -176,8 +177,12 @@ def content_of(batch) -> Content:
     """The step's or reminder's text and attachments as they are now (edits reach
     steps not yet sent); copied onto each delivery when handed over."""
     source = batch.step if batch.step_id is not None else batch.reminder
-    title = batch.sop.name if batch.sop_id is not None else (
-        batch.reminder.stage.name if batch.reminder else batch.journey.name)
+    if batch.sop_id is not None:  # the day and time tell one step's task from another's
+        title = batch.sop.name + (f" · D{source.day} {source.at_time}" if source else "")
+    elif batch.reminder is not None:
+        title = f"{batch.reminder.stage.name} · D{source.day} {source.hour:02d}:00"
+    else:
+        title = batch.journey.name
     if source is None:
         return Content(title=title, text="")
     return Content(title=title, text=source.text or "", attachments=tuple(
@@ -188,9 +193,12 @@ def content_of(batch) -> Content:
 # --- marking sent ---------------------------------------------------------------------
 def mark_task_done(session, task, now: datetime, by: str) -> int:
     """The employee sent it: the task is done, its queued deliveries `sent`, their batch done."""
+    # two clicks at once: the row lock (PostgreSQL) makes the second see it done
+    task = session.scalar(select(Task).where(Task.id == task.id).with_for_update()
+                          .execution_options(populate_existing=True))
     if task.status != "open":
         return 0
-    task.status, task.done_at, task.done_by = "done", now, by
+    task.status, task.done_at, task.done_by = "done", now, by  # audited as any write
     sent = session.execute(
         update(Delivery).where(Delivery.task_id == task.id, Delivery.status == "queued")
         .values(status="sent", sent_at=now)

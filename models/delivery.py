@@ -31,6 +31,7 @@ class Delivery(db.Model):
         Index("ix_deliveries_placement_status", "placement_id", "status"),
         Index("ix_deliveries_batch_status", "batch_id", "status"),
         Index("ix_deliveries_customer_status", "customer_id", "status"),
+        Index("ix_deliveries_held_since", "held_since"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,7 +120,8 @@ class SendBatch(db.Model):
     msgid: Mapped[str | None] = mapped_column(String(128))
     fail_list: Mapped[list | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(String(300))
-    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -40,8 +40,8 @@ def ledger() -> dict:
 
 
 def sent_to(employee: str) -> list[tuple[str, list[str]]]:
-    """(title, customers) of the send tasks an employee got, in order."""
-    return [(t.title, [d.customer.external_id for d in t.deliveries])
+    """(SOP key, customers) of the send tasks an employee got, in order."""
+    return [(t.sop.key, [d.customer.external_id for d in t.deliveries])
             for t in tasks(kind="send") if t.employee.userid == employee]
 
 
@@ -197,6 +197,7 @@ def test_the_done_task_marks_its_deliveries_sent():
     set_up(nurture("a"), customers=("c1", "c2"))
     send(local(2025, 3, 1, 10))
     task = tasks(kind="send")[0]
+    assert (task.title, task.text) == ("a · D0 10:00", "a 你好")
     assert mark_task_done(db.session, task, local(2025, 3, 1, 10, 30), by="zhangsan") == 2
     db.session.commit()
     assert {d.status for d in delivery_rows()} == {"sent"}

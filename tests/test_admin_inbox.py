@@ -1,0 +1,489 @@
+"""The inbox (open tasks by group, copyable text, customers, one-click Done), the held
+deliveries list and the send batches list."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from models import AuditLog, Delivery, SendBatch, Settings, Task, db
+from models.audit import acting_as
+from models.base import utcnow
+from tests.conftest import csrf_token_from, login, make_employee, make_user
+from tests.inbox_support import customer, hours, material, plain_task, send_task
+from tests.test_admin_support import fresh_client, menu_links, parse, signed_in
+
+INBOX, DONE = "/admin/inbox/", "/admin/inbox/done/"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def staff():
+    """zhangsan and wangwu (华东销售, boss manages it), lisi (华南销售, far manages it)."""
+    people = {userid: make_employee(userid, department=dep) for userid, dep in (
+        ("zhangsan", "华东销售"), ("wangwu", "华东销售"), ("lisi", "华南销售"))}
+    people["boss"] = make_employee("boss", department="华东销售", role="manager")
+    people["far"] = make_employee("far", department="华南销售", role="manager")
+    db.session.commit()
+    for username, role, userid in (("zhang", "sales", "zhangsan"), ("li", "sales", "lisi"),
+                                   ("boss", "manager", "boss"), ("far", "manager", "far")):
+        make_user(username, role, people[userid])
+    return people
+
+
+def local_midnight(zone: ZoneInfo, days: int = 0) -> datetime:
+    today = utcnow().astimezone(zone).date() + timedelta(days=days)
+    return datetime.combine(today, time(), zone)
+
+
+def now_today() -> datetime:
+    """Now: due today (Shanghai) and not past its deadline (it has none)."""
+    return utcnow()
+
+
+@pytest.fixture
+def offer(staff):
+    """zhangsan's send task: three customers, two attachments (one with a bad scheme)."""
+    link = material("spring-page", url="https://example.com/spring")
+    snippet = material("terms", kind="text", content="Valid until May.")
+    sneaky = material("sneaky", url="javascript:alert(1)")
+    return send_task(staff["zhangsan"], ["wx-a", "wx-b", "wx-c"], now_today(),
+                     text="Spring offer:\n<b>20% off</b> for you", attachments=(link, snippet, sneaky))
+
+
+def html_of(resp) -> str:
+    assert resp.status_code == 200, resp.status_code
+    return resp.get_data(as_text=True)
+
+
+def cards(html: str) -> dict:
+    """The task cards on the page by task id: their section, text and parts."""
+    found = {}
+    for section in parse(html).walk():
+        if section.tag != "section" or "inbox-section" not in section.classes:
+            continue
+        for card in section.walk():
+            if "inbox-task" not in card.classes:
+                continue
+
+            def first(cls, card=card):
+                node = next((n for n in card.walk() if cls in n.classes), None)
+                return node.all_text().strip() if node is not None else None
+
+            form = next(n for n in card.walk() if n.tag == "form")
+            fields = {n.attrs["name"]: n.attrs.get("value", "") for n in form.walk()
+                      if n.tag == "input"}
+            found[int(card.attrs["data-task-id"])] = {
+                "section": section.attrs["id"], "kind": first("task-kind"),
+                "title": first("task-title"), "text": first("task-text"),
+                "assignee": first("task-assignee"), "deadline": first("task-deadline"),
+                "customers": [tuple(part.all_text().strip() for part in n.walk()
+                                    if part.classes & {"customer-name", "customer-id"})
+                              for n in card.walk() if "task-customer" in n.classes],
+                "more": first("task-more-customers"),
+                "links": [(a.all_text().strip(), a.attrs["href"]) for a in card.walk()
+                          if a.tag == "a" and a.parent.tag == "li"],
+                "attachments": [" ".join(li.all_text().split()) for li in card.walk()
+                                if li.tag == "li"],
+                "form": (form.attrs.get("method"), form.attrs.get("action"), fields),
+            }
+    return found
+
+
+def section_totals(html: str) -> dict[str, int]:
+    return {s.attrs["id"]: int(next(n for n in s.walk() if "section-total" in n.classes)
+                               .all_text())
+            for s in parse(html).walk() if "inbox-section" in s.classes}
+
+
+def flashes(html: str, kind: str) -> list[str]:
+    return [n.all_text().strip().rstrip("×").strip() for n in parse(html).walk()
+            if n.tag == "div" and f"alert-{kind}" in n.classes]
+
+
+def press_done(client, task_id: int, page: str = INBOX):
+    token = csrf_token_from(html_of(client.get(page)))
+    return client.post(DONE, data={"csrf_token": token, "id": str(task_id), "url": page},
+                       follow_redirects=True)
+
+
+def statuses(task: Task) -> list[str]:
+    db.session.expire_all()
+    return sorted(db.session.scalars(select(Delivery.status).where(Delivery.task_id == task.id)))
+
+
+def empty_state(html: str) -> bool:
+    return any("inbox-empty" in n.classes for n in parse(html).walk())
+
+
+# --- what the inbox shows ------------------------------------------------------------------
+def test_the_inbox_shows_the_task_text_customers_attachments_and_a_csrf_done_form(app, offer):
+    zhang = signed_in(app, "zhang")
+    html = html_of(zhang.get(INBOX))
+    card = cards(html)[offer.id]
+    assert card["section"] == "today" and card["kind"] == "Send messages"
+    assert card["title"] == "SOP care"
+    assert card["text"] == "Spring offer:\n<b>20% off</b> for you"  # shown as text, escaped
+    assert "<b>20% off</b>" not in html and "&lt;b&gt;20% off&lt;/b&gt;" in html
+    assert card["customers"] == [("Name of wx-a", "wx-a"), ("Name of wx-b", "wx-b"),
+                                 ("Name of wx-c", "wx-c")]
+    assert card["more"] is None and card["assignee"] is None  # it is zhang's own task
+    # attachments: a web link, a text snippet (copyable), a javascript: address not linked
+    assert card["links"] == [("Title spring-page", "https://example.com/spring")]
+    assert [a.split()[:2] for a in card["attachments"]] == [
+        ["Title", "sneaky"], ["Title", "spring-page"], ["Title", "terms"]]
+    snippet = next(n for n in parse(html).walk() if n.tag == "pre"
+                   and n.attrs.get("id", "").startswith(f"material-{offer.id}-"))
+    assert snippet.all_text() == "Valid until May."
+    copy = [n.attrs["data-copy"] for n in parse(html).walk() if "copy-text" in n.classes]
+    assert copy == [f"task-text-{offer.id}", snippet.attrs["id"]]
+    method, action, fields = card["form"]
+    assert (method, action, fields["id"]) == ("POST", DONE, str(offer.id))
+    assert fields["csrf_token"] == csrf_token_from(html) and len(fields["csrf_token"]) > 20
+    assert not empty_state(html)
+
+
+def test_inbox_is_the_first_menu_entry_and_chinese_by_default(app, offer):
+    client = fresh_client(app)
+    login(client, "zhang")
+    html = html_of(client.get("/admin/"))
+    nav = next(n for n in parse(html).walk() if n.tag == "ul" and "navbar-nav" in n.classes)
+    first = next(a for a in nav.walk() if a.tag == "a" and a.attrs.get("href", "")
+                 .startswith("/admin/") and a.attrs["href"] != "/admin/")
+    assert (first.attrs["href"], first.all_text().strip()) == (INBOX, "收件箱")
+    inbox = html_of(client.get(INBOX))
+    assert "今天" in inbox and "标记完成" in inbox and "复制" in inbox
+    # finance has no tasks: no menu entry, and the page is refused
+    make_user("money", "finance")
+    money = signed_in(app, "money")
+    assert INBOX not in menu_links(html_of(money.get("/admin/")))
+    assert money.get(INBOX).status_code == 403
+
+
+def test_groups_follow_the_enterprise_time_zone_and_deadlines(app, staff):
+    with acting_as("test"):
+        db.session.add(Settings(id=1, timezone="America/New_York"))
+        db.session.commit()
+    zone = ZoneInfo("America/New_York")
+    zhang = staff["zhangsan"]
+    midnight = local_midnight(zone)
+    ids = {
+        "yesterday, last minute": plain_task("a", midnight - timedelta(minutes=1), employee=zhang),
+        "today, first minute": plain_task("b", midnight, employee=zhang),
+        "today, deadline passed": plain_task("c", max(midnight, utcnow() - hours(1)),
+                                             employee=zhang, deadline_at=utcnow() - hours(0.5)),
+        "tomorrow": plain_task("d", local_midnight(zone, 1), employee=zhang),
+        "in a week": plain_task("e", local_midnight(zone, 7), employee=zhang),
+        "done already": plain_task("f", midnight, employee=zhang, status="done"),
+    }
+    html = html_of(signed_in(app, "zhang").get(INBOX))
+    where = {name: cards(html).get(task.id, {}).get("section") for name, task in ids.items()}
+    assert where == {"yesterday, last minute": "overdue", "today, first minute": "today",
+                     "today, deadline passed": "overdue", "tomorrow": "upcoming",
+                     "in a week": "upcoming", "done already": None}
+    assert section_totals(html) == {"overdue": 2, "today": 1, "upcoming": 2}
+    # upcoming comes soonest first; the deadline is shown in the enterprise zone
+    assert [t for t, c in cards(html).items() if c["section"] == "upcoming"] == [
+        ids["tomorrow"].id, ids["in a week"].id]
+    late = cards(html)[ids["today, deadline passed"].id]["deadline"]
+    assert late == "Deadline " + (utcnow() - hours(0.5)).astimezone(zone).strftime(
+        "%Y-%m-%d %H:%M")
+
+
+def test_upcoming_is_paged_and_customers_are_capped(app, staff, monkeypatch):
+    monkeypatch.setattr("admin_views.inbox.SECTION_CAP", 2)  # overdue and today: 2 cards
+    zhang = staff["zhangsan"]
+    late = [plain_task(f"late {i}", utcnow() - timedelta(days=3 - i), employee=zhang)
+            for i in range(3)]
+    start = local_midnight(SHANGHAI, 2)
+    upcoming = [plain_task(f"later {i:02d}", start + timedelta(minutes=i), employee=zhang)
+                for i in range(53)]
+    big = send_task(zhang, [f"wx-{i:02d}" for i in range(53)], now_today())
+    client = signed_in(app, "zhang")
+
+    first = html_of(client.get(INBOX))
+    shown = cards(first)
+    assert section_totals(first)["upcoming"] == 53
+    assert [t for t, c in shown.items() if c["section"] == "upcoming"] == [
+        t.id for t in upcoming[:50]]
+    assert "Page 1 of 2" in first
+    assert section_totals(first)["overdue"] == 3  # the oldest first, the rest counted
+    assert [t for t, c in shown.items() if c["section"] == "overdue"] == [
+        t.id for t in late[:2]]
+    hidden = [n.all_text().split() for n in parse(first).walk() if "section-hidden" in n.classes]
+    assert hidden == [["1", "more", "task", "is", "not", "shown", "here.", "All", "tasks"]]
+    # 50 customers listed, in delivery order, then the rest counted
+    assert len(shown[big.id]["customers"]) == 50
+    assert shown[big.id]["customers"][:2] == [("Name of wx-00", "wx-00"),
+                                              ("Name of wx-01", "wx-01")]
+    assert shown[big.id]["more"] == "and 3 more"
+
+    second = html_of(client.get(INBOX + "?page=1"))
+    assert [t for t, c in cards(second).items() if c["section"] == "upcoming"] == [
+        t.id for t in upcoming[50:]]
+    assert "Page 2 of 2" in second
+    # a page past the end shows the last one; nonsense is the first
+    assert "Page 2 of 2" in html_of(client.get(INBOX + "?page=99"))
+    assert "Page 1 of 2" in html_of(client.get(INBOX + "?page=-1"))
+
+
+def test_a_one_customer_task_shows_its_customer(app, staff):
+    vip = customer("wx-vip", staff["zhangsan"], name="VIP 王女士")
+    task = plain_task("call back", utcnow() - timedelta(days=3), employee=staff["zhangsan"],
+                      about=vip, deadline_at=utcnow() - timedelta(days=2))
+    card = cards(html_of(signed_in(app, "zhang").get(INBOX)))[task.id]
+    assert (card["section"], card["kind"], card["customers"]) == (
+        "overdue", "Follow-up", [("VIP 王女士", "wx-vip")])
+
+
+# --- Done -------------------------------------------------------------------------------------
+def test_done_marks_the_deliveries_sent_and_the_task_leaves_the_inbox(app, offer):
+    zhang = signed_in(app, "zhang")
+    assert statuses(offer) == ["queued"] * 3
+    html = html_of(press_done(zhang, offer.id))
+    assert flashes(html, "success") == ["3 messages marked sent."]
+    assert offer.id not in cards(html) and empty_state(html)
+    assert "Nothing to do" in html
+
+    db.session.expire_all()
+    task = db.session.get(Task, offer.id)
+    assert (task.status, task.done_by) == ("done", "zhang") and task.done_at is not None
+    rows = db.session.scalars(select(Delivery).where(Delivery.task_id == offer.id)).all()
+    assert {(d.status, d.sent_at) for d in rows} == {("sent", task.done_at)}
+    batch = db.session.scalar(select(SendBatch).where(SendBatch.task_id == offer.id))
+    assert (batch.status, batch.finished_at) == ("done", task.done_at)
+    audit = db.session.scalars(select(AuditLog).where(
+        AuditLog.object_type == "Task", AuditLog.action == "update")).all()
+    assert [(a.actor, a.object_id, a.after["status"]) for a in audit] == [
+        ("zhang", offer.id, "done")]
+
+    # pressing it again (another tab) changes nothing and says so
+    again = html_of(press_done(zhang, offer.id))
+    assert flashes(again, "success") == []
+    assert flashes(again, "warning") == ["This task is already done; nothing was changed."]
+    db.session.expire_all()
+    assert db.session.get(Task, offer.id).done_at == task.done_at
+
+
+def test_done_on_a_task_without_messages_says_so(app, staff):
+    task = plain_task("call back", utcnow(), employee=staff["zhangsan"])
+    html = html_of(press_done(signed_in(app, "zhang"), task.id))
+    assert flashes(html, "success") == ["Task marked done."]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).status == "done"
+
+
+def test_done_needs_the_csrf_token(app, offer):
+    zhang = signed_in(app, "zhang")
+    resp = zhang.post(DONE, data={"id": str(offer.id)})
+    assert resp.status_code == 400
+    resp = zhang.post(DONE, data={"id": str(offer.id), "csrf_token": "forged"})
+    assert resp.status_code == 400
+    assert statuses(offer) == ["queued"] * 3
+    assert db.session.get(Task, offer.id).status == "open"
+
+
+def test_another_sales_user_neither_sees_nor_finishes_the_task(app, offer):
+    li = signed_in(app, "li")
+    html = html_of(li.get(INBOX))
+    assert cards(html) == {} and empty_state(html)
+    assert "Spring offer" not in html and "wx-a" not in html
+    resp = li.post(DONE, data={"csrf_token": csrf_token_from(html), "id": str(offer.id)})
+    assert resp.status_code == 403
+    assert statuses(offer) == ["queued"] * 3
+    assert db.session.get(Task, offer.id).status == "open"
+    # bad ids: not a number 400, no such task 404
+    token = csrf_token_from(html)
+    assert li.post(DONE, data={"csrf_token": token, "id": "x"}).status_code == 400
+    assert li.post(DONE, data={"csrf_token": token, "id": "²"}).status_code == 400
+    assert li.post(DONE, data={"csrf_token": token, "id": "999999"}).status_code == 404
+
+
+def test_managers_of_the_department_and_admin_may_finish_it_others_not(app, admin_user, offer):
+    far = signed_in(app, "far")  # manages 华南销售, not zhangsan's department
+    assert offer.id not in cards(html_of(far.get(INBOX)))
+    assert far.post(DONE, data={"csrf_token": csrf_token_from(html_of(far.get(INBOX))),
+                                "id": str(offer.id)}).status_code == 403
+
+    admin = signed_in(app, "admin")
+    assert cards(html_of(admin.get(INBOX)))[offer.id]["assignee"] == "For Zhangsan (zhangsan)"
+
+    boss = signed_in(app, "boss")  # manages 华东销售
+    card = cards(html_of(boss.get(INBOX)))[offer.id]
+    assert card["assignee"] == "For Zhangsan (zhangsan)"
+    assert flashes(html_of(press_done(boss, offer.id)), "success") == ["3 messages marked sent."]
+    assert statuses(offer) == ["sent"] * 3
+    assert db.session.get(Task, offer.id).done_by == "boss"
+
+
+def test_a_task_given_to_a_role_is_seen_and_done_by_that_role_about_own_customers(app, staff):
+    mine = plain_task("any sales: wx-z", utcnow(), role="sales",
+                      about=customer("wx-z", staff["zhangsan"]))
+    theirs = plain_task("any sales: wx-l", utcnow(), role="sales",
+                        about=customer("wx-l", staff["lisi"]))
+    zhang = signed_in(app, "zhang")
+    shown = cards(html_of(zhang.get(INBOX)))
+    assert set(shown) == {mine.id} and shown[mine.id]["assignee"] == "For Sales"
+    token = csrf_token_from(html_of(zhang.get(INBOX)))
+    assert zhang.post(DONE, data={"csrf_token": token, "id": str(theirs.id)}).status_code == 403
+    assert flashes(html_of(press_done(zhang, mine.id)), "success") == ["Task marked done."]
+
+
+# --- held deliveries --------------------------------------------------------------------------
+def cells(html: str, column: str) -> list[str]:
+    return [" ".join(c.all_text().split()) for c in parse(html).walk()
+            if c.tag == "td" and f"col-{column}" in c.classes]
+
+
+@pytest.fixture
+def held(staff):
+    """wx-a (zhangsan's) and wx-l (lisi's) held; other deliveries of theirs are not."""
+    task = send_task(staff["zhangsan"], ["wx-a", "wx-b"], utcnow(), delivery_status="queued")
+    rows = db.session.scalars(select(Delivery).where(Delivery.task_id == task.id)
+                              .order_by(Delivery.id)).all()
+    other = send_task(staff["lisi"], ["wx-l", "wx-m"], utcnow(), sop_key="south")
+    south = db.session.scalars(select(Delivery).where(Delivery.task_id == other.id)
+                               .order_by(Delivery.id)).all()
+    since = utcnow() - timedelta(days=1)
+    reason = "held: the customer has no active owner"
+    for row, status, held_since in ((rows[0], "pending", since), (rows[1], "cancelled", since),
+                                    (south[0], "deferred", since), (south[1], "pending", None)):
+        row.status, row.held_since, row.task_id = status, held_since, None
+        row.reason = reason if held_since else None
+    db.session.commit()
+    return {"held": [rows[0].id, south[0].id], "since": since}
+
+
+def test_held_deliveries_lists_only_held_ones(app, admin_user, held):
+    admin = signed_in(app, "admin")
+    html = html_of(admin.get("/admin/held_deliveries/"))
+    assert sorted(int(i) for i in cells(html, "id")) == sorted(held["held"])
+    assert set(cells(html, "reason")) == {"held: the customer has no active owner"}
+    assert set(cells(html, "status")) == {"Pending", "Deferred"}
+    assert set(cells(html, "held_since")) == {
+        held["since"].astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")}
+    assert set(cells(html, "origin")) == {"SOP care [care]", "SOP south [south]"}
+    deferred = html_of(admin.get("/admin/held_deliveries/?flt0_2=deferred"))
+    assert [int(i) for i in cells(deferred, "id")] == [held["held"][1]]
+    # read-only, and the details of a delivery that is not held are not found here
+    assert admin.get("/admin/held_deliveries/new/").status_code in (302, 403)
+    not_held = db.session.scalar(select(Delivery.id).where(Delivery.held_since.is_(None)))
+    assert admin.get(f"/admin/held_deliveries/details/?id={not_held}").status_code == 404
+    assert admin.get(f"/admin/held_deliveries/details/?id={held['held'][0]}").status_code == 200
+
+
+def test_held_deliveries_follow_the_customer_scope(app, held):
+    boss = signed_in(app, "boss")  # 华东销售: zhangsan's customers only
+    assert [int(i) for i in cells(html_of(boss.get("/admin/held_deliveries/")), "id")] == [
+        held["held"][0]]
+    assert signed_in(app, "zhang").get("/admin/held_deliveries/").status_code == 403
+
+
+# --- send batches -----------------------------------------------------------------------------
+@pytest.fixture
+def batches(staff, offer):
+    """zhangsan's queued inbox batch (3 deliveries), a failed WeCom batch of lisi's."""
+    other = send_task(staff["lisi"], ["wx-l"], utcnow(), sop_key="south")
+    failed = db.session.scalar(select(SendBatch).where(SendBatch.task_id == other.id))
+    failed.channel, failed.status, failed.error = "wecom", "failed", "errcode 41001: no token"
+    failed.msgid, failed.task_id, failed.attempts = None, None, 12
+    db.session.execute(Delivery.__table__.update().where(Delivery.batch_id == failed.id)
+                       .values(status="failed", task_id=None))
+    db.session.commit()
+    mine = db.session.scalar(select(SendBatch).where(SendBatch.task_id == offer.id))
+    return {"queued": mine, "failed": failed}
+
+
+def test_send_batches_list_with_labels_and_filters(app, admin_user, batches):
+    admin = signed_in(app, "admin")
+    html = html_of(admin.get("/admin/send_batches/"))
+    queued, failed = batches["queued"], batches["failed"]
+    assert cells(html, "id") == [str(failed.id), str(queued.id)]  # newest first
+    assert cells(html, "status") == ["Failed", "Handed to the channel"]
+    assert cells(html, "channel") == ["WeCom", "Inbox task"]
+    assert cells(html, "origin") == ["SOP south [south]", "SOP care [care]"]
+    assert cells(html, "step") == ["1", "1"]
+    assert cells(html, "error") == ["errcode 41001: no token", ""]
+    assert cells(html, "msgid") == ["", f"task {queued.task_id}"]
+    assert cells(html, "sender") == ["Lisi (lisi)", "Zhangsan (zhangsan)"]
+    # the filters are offered on the page and narrow the rows
+    groups = json.loads(next(n for n in parse(html).walk()
+                             if n.attrs.get("id") == "filter-groups-data").all_text())
+    offered = {name: [o[0] for o in group[0]["options"]] for name, group in groups.items()
+               if name in ("Status", "Channel")}
+    assert offered == {"Status": ["planned", "sending", "queued", "done", "failed"],
+                       "Channel": ["task", "wecom", "webhook"]}
+    assert cells(html_of(admin.get("/admin/send_batches/?flt0_0=failed")), "id") == [
+        str(failed.id)]
+    assert cells(html_of(admin.get("/admin/send_batches/?flt0_1=task")), "id") == [
+        str(queued.id)]
+    assert cells(html_of(admin.get("/admin/send_batches/?flt0_0=done")), "id") == []
+    # read-only: no create, edit or delete
+    assert "/admin/send_batches/new/" not in html and "/admin/send_batches/edit/" not in html
+    assert admin.post("/admin/send_batches/delete/", data={
+        "id": str(queued.id), "csrf_token": csrf_token_from(html)}).status_code in (302, 403)
+    db.session.expire_all()
+    assert db.session.get(SendBatch, queued.id) is not None
+
+
+def test_send_batch_details_count_its_deliveries_by_status(app, admin_user, batches, offer):
+    admin = signed_in(app, "admin")
+    press_done(signed_in(app, "zhang"), offer.id)
+    html = html_of(admin.get(f"/admin/send_batches/details/?id={batches['queued'].id}"))
+    counts = {n.attrs["data-status"]: n.all_text().strip() for n in parse(html).walk()
+              if "delivery-count" in n.classes}
+    assert counts == {"sent": "Sent: 3"}
+    failed = html_of(admin.get(f"/admin/send_batches/details/?id={batches['failed'].id}"))
+    assert {n.attrs["data-status"]: n.all_text().strip() for n in parse(failed).walk()
+            if "delivery-count" in n.classes} == {"failed": "Failed: 1"}
+    assert "errcode 41001: no token" in failed
+
+
+def test_send_batches_are_for_admin_ops_and_the_senders_manager(app, batches):
+    boss = signed_in(app, "boss")  # 华东销售: zhangsan's batches
+    assert cells(html_of(boss.get("/admin/send_batches/")), "id") == [
+        str(batches["queued"].id)]
+    assert boss.get(f"/admin/send_batches/details/?id={batches['failed'].id}").status_code == 404
+    make_user("ops", "ops")
+    assert len(cells(html_of(signed_in(app, "ops").get("/admin/send_batches/")), "id")) == 2
+    zhang = signed_in(app, "zhang")
+    assert zhang.get("/admin/send_batches/").status_code == 403
+    assert "/admin/send_batches/" not in menu_links(html_of(zhang.get("/admin/")))
+    unlinked = make_user("lost", "manager")  # a manager without an employee sees none
+    assert unlinked.employee_id is None
+    assert cells(html_of(signed_in(app, "lost").get("/admin/send_batches/")), "id") == []
+
+
+# --- in a real browser --------------------------------------------------------------------------
+@pytest.mark.browser
+def test_in_a_browser_a_sales_user_copies_the_text_and_clicks_done(app, page, offer):
+    from tests.support.browser import sign_in
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, "zhang")
+    page.goto("/lang/en")
+    page.goto(INBOX)
+    card = page.locator(f".inbox-task[data-task-id='{offer.id}']")
+    assert card.locator(".task-text").inner_text() == "Spring offer:\n<b>20% off</b> for you"
+    assert card.locator(".task-customer").count() == 3
+
+    card.locator(f"[data-copy='task-text-{offer.id}']").click()
+    page.wait_for_function(
+        f"document.querySelector(\"[data-copy='task-text-{offer.id}']\").textContent"
+        " === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == \
+        "Spring offer:\n<b>20% off</b> for you"
+
+    with page.expect_navigation():
+        card.locator("form.task-done button[type=submit]").click()
+    assert page.locator(".alert-success").inner_text().replace("×", "").strip() == \
+        "3 messages marked sent."
+    assert page.locator(".inbox-empty").is_visible()
+    assert page.locator(".inbox-task").count() == 0
+    db.session.expire_all()
+    assert statuses(offer) == ["sent"] * 3
+    assert db.session.scalar(select(func.count()).select_from(Task).where(
+        Task.status == "open")) == 0
