@@ -23,8 +23,8 @@ from jobs.core.batching import backoff_seconds
 from jobs.planner import chunks, quota_rule, release
 from jobs.tick_lock import batch_lock
 from models import (
-    Customer, Delivery, Employee, Enrollment, JourneyPlacement, QuotaLedger, SendBatch, Settings,
-    Task,
+    Customer, Delivery, Employee, Enrollment, JourneyPlacement, JourneyReminder, QuotaLedger,
+    SendBatch, Settings, Task,
 )
 
 MAX_ATTEMPTS = 12  # about an hour of backoff; then the batch fails, its reason kept
@@ -136,11 +136,13 @@ def recheck(session, batch, now) -> list[Recipient]:
         select(Delivery.id, Delivery.customer_id, Delivery.charged_period, Delivery.due_at,
                Customer.external_id, Customer.churn_status, Customer.owner_id,
                Employee.active.label("owner_active"), Enrollment.status.label("enrollment"),
-               JourneyPlacement.left_at, QuotaLedger.used)
+               JourneyPlacement.left_at, QuotaLedger.used,
+               JourneyReminder.kind.label("reminder_kind"))
         .join(Customer, Customer.id == Delivery.customer_id)
         .outerjoin(Employee, Employee.id == Customer.owner_id)
         .outerjoin(Enrollment, Enrollment.id == Delivery.enrollment_id)
         .outerjoin(JourneyPlacement, JourneyPlacement.id == Delivery.placement_id)
+        .outerjoin(JourneyReminder, JourneyReminder.id == Delivery.reminder_id)
         .outerjoin(QuotaLedger, (QuotaLedger.customer_id == Delivery.customer_id)
                    & (QuotaLedger.period_start == Delivery.charged_period))
         .where(Delivery.batch_id == batch.id, Delivery.status == "pending")
@@ -151,7 +153,9 @@ def recheck(session, batch, now) -> list[Recipient]:
             skip[r.id] = "skipped: the customer left the SOP"
         elif r.left_at is not None:
             skip[r.id] = "skipped: the customer left the stage"
-        elif r.churn_status == "lost":
+        elif r.churn_status == "lost" and r.reminder_kind != "followup":
+            # a message cannot reach a lost customer; a follow-up reminder (win them
+            # back) is the employee's to act on all the same
             skip[r.id] = "skipped: the customer is lost"
         elif r.owner_id != batch.sender_id or not r.owner_active:
             replan.append(r.id)  # a transfer: the planner gives it to the new owner

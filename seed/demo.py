@@ -7,7 +7,7 @@ missing customers are inserted, so a second run changes no counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -15,10 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import (
-    Customer, Department, Employee, Journey, Order, Sop, Tag, User,
+    Customer, Department, Employee, Journey, Order, Sop, Tag, Task, User,
 )
+from jobs.channels.task import TaskChannel
 from jobs.evaluator import tick
+from jobs.events import apply_events
 from jobs.lifecycle import start_sync
+from jobs.sender import mark_task_done, send_due
 from models.audit import acting_as, audit_bulk
 from models.base import utcnow
 from seed.demo_customers import insert_demo_customers
@@ -88,18 +91,24 @@ def totals(session: Session) -> dict[str, int]:
             "journeys": count(Journey), "customers": count(Customer), "orders": count(Order)}
 
 
+HISTORY = timedelta(days=20)  # the demo opens on a product that has been running a while
+REPLAY_STEP = timedelta(hours=3)
+
+
 def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
-    """Load the whole demo in one transaction (all or nothing)."""
+    """Load the whole demo in one transaction (all or nothing), as of `HISTORY` ago,
+    then run the engine through those days up to `now`."""
     now = now or utcnow()
+    began = now - HISTORY
     try:
         with acting_as("seed"):
-            load_config(session, now)
+            load_config(session, began)
             users = ensure_users(session)
-            inserted = insert_demo_customers(session, now)
+            inserted = insert_demo_customers(session, began)
             if inserted["customers"]:
                 for journey in session.scalars(select(Journey).where(Journey.enabled)):
                     if journey.sync_started_at is None:  # place the demo customers in stages
-                        start_sync(session, journey, now)
+                        start_sync(session, journey, began)
                 # Bulk inserts bypass the per-row audit listener: one row says what they wrote.
                 audit_bulk(session, "Customer", "demo seed: {customers} customers, {orders} "
                            "orders, {tags} customer tags (bulk insert)".format(**inserted),
@@ -109,8 +118,48 @@ def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
         session.rollback()
         raise
     with acting_as("seed"):
-        tick(session, now)  # the first evaluation: SOPs start, journeys sync, steps fall due
+        if inserted["customers"]:
+            replay(session, began, now)
+        tick(session, now)
     return DemoSummary(inserted=inserted, users_created=users, totals=totals(session))
+
+
+FAN_OWNERS = ("LiNa", "WangQiang", "ZhaoMin", "HuangWei", "LinXiaoyan")
+FANS_PER_DAY = 6
+
+
+def replay(session: Session, began: datetime, now: datetime) -> None:
+    """The engine as it would have run: new fans from the channel code every day (the
+    sunscreen SOP takes them in; a few buy again and flow on), a tick and the due sends
+    every few hours; the employees confirmed most of the send tasks of earlier days
+    (every seventh is left open, so the inbox has overdue work too)."""
+    moment, day = began, 0
+    while moment < now:
+        if moment >= began + timedelta(days=day):
+            apply_events(session, fans_on(day), moment)
+            day += 1
+        tick(session, moment)
+        send_due(session, moment, lambda name: TaskChannel())
+        for task in session.scalars(select(Task).where(
+                Task.kind.in_(("send", "reminder")), Task.status == "open",
+                Task.due_at < moment - timedelta(days=1))):
+            if task.id % 7:
+                mark_task_done(session, task, task.due_at + timedelta(hours=2),
+                               by=task.employee.userid if task.employee else "seed")
+        session.commit()
+        moment += REPLAY_STEP
+
+
+def fans_on(day: int) -> list[dict]:
+    """That day's new fans; the first fan of a week earlier buys again (已复购)."""
+    fans = [{"type": "customer_added", "external_id": f"fan-{day:02d}-{i}",
+             "name": f"粉丝{day:02d}{i}", "source": "渠道活码", "tags": ["购买防晒正装"],
+             "owner": FAN_OWNERS[(day + i) % len(FAN_OWNERS)], "id": f"demo-fan-{day}-{i}"}
+            for i in range(FANS_PER_DAY)]
+    if day >= 7:
+        fans.append({"type": "tag_added", "external_id": f"fan-{day - 7:02d}-0",
+                     "tags": ["已复购"], "id": f"demo-repurchase-{day}"})
+    return fans
 
 
 def login_lines() -> list[str]:
