@@ -75,18 +75,25 @@ def plan_quota(ctx: Context) -> Counter:
                       for r in owned), rule=rule, tz=ctx.tz, today=ctx.today,
                      used=used, budget_used=budget_used)
     customer_of = {r.id: r.customer_id for r in owned}
-    first_due = {r.id: r.first_due_at for r in owned}
     charged: dict[tuple, list[int]] = defaultdict(list)
-    for d in decisions:
+    deferred: dict[tuple, list[int]] = defaultdict(list)
+    expired: dict[str, list[int]] = defaultdict(list)
+    for d in decisions:  # grouped, so that 100,000 decisions are a few hundred statements
         counts[d.verdict] += 1
         if d.verdict == "send":
             charged[(d.period, d.day)].append(d.id)
         elif d.verdict == "defer":
-            session.execute(update(Delivery).where(Delivery.id == d.id).values(
-                status="deferred", due_at=d.due_at, first_due_at=first_due[d.id],
-                reason=d.reason, held_since=None).execution_options(synchronize_session=False))
+            deferred[(d.due_at, d.reason)].append(d.id)
         else:
-            _set_status(ctx, [d.id], "expired", d.reason)
+            expired[d.reason].append(d.id)
+    for (due, reason), ids in deferred.items():
+        for part in chunks(ids):  # SET reads the old row: first_due_at keeps the first due
+            session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+                status="deferred", due_at=due, reason=reason, held_since=None,
+                first_due_at=func.coalesce(Delivery.first_due_at, Delivery.due_at))
+                .execution_options(synchronize_session=False))
+    for reason, ids in expired.items():
+        _set_status(ctx, ids, "expired", reason)
     for (period, day), ids in charged.items():
         for part in chunks(ids):
             session.execute(update(Delivery).where(Delivery.id.in_(part)).values(

@@ -50,7 +50,9 @@ def test_two_sops_due_the_same_day_send_one_and_defer_the_other_to_the_next_day(
     set_up(nurture("a", "10:00"), nurture("b", "15:00"))
     assert deliveries("a", "c") == [(0, local(2025, 3, 1, 10), "pending")]
     assert deliveries("b", "c") == [(0, local(2025, 3, 2, 15), "deferred")]
-    assert delivery_rows("c", status="deferred")[0].reason == "quota: 1 per day reached"
+    deferred = delivery_rows("c", status="deferred")[0]
+    assert deferred.reason == "quota: 1 per day reached"
+    assert deferred.first_due_at == local(2025, 3, 1, 15)  # lateness counts from here
     send(local(2025, 3, 1, 23))
     assert sent_to("zhangsan") == [("a", ["c"])]
     run_tick(local(2025, 3, 2, 0, 1))  # the new day: b is planned again and fits
