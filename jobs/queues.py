@@ -7,6 +7,9 @@ rebuild from the database (DESIGN.md).
 """
 from __future__ import annotations
 
+import gc
+from importlib import import_module
+
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue, Worker
@@ -68,9 +71,21 @@ class AppWorker(Worker):
     (without closing the parent's sockets) before it touches the database.
     """
 
+    # Imported once here, not in every horse: wechatpy, requests and the engine cost
+    # more to import than a batch takes to send (bench/send.py).
+    PRELOAD = ("jobs.engine_jobs", "jobs.evaluator", "jobs.send_jobs", "jobs.sender",
+               "jobs.reconcile", "jobs.channels.task", "jobs.channels.wecom",
+               "jobs.channels.webhook", "jobs.maintenance")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         job_app()
+        for name in self.PRELOAD:
+            import_module(name)
+
+    def fork_work_horse(self, job, queue):
+        gc.freeze()  # the horse's collector leaves the inherited heap alone (no copying)
+        return super().fork_work_horse(job, queue)
 
     def main_work_horse(self, job, queue):
         from models import db
