@@ -157,13 +157,14 @@ def _insert_for(session):
 def _add_usage(ctx: Context, per_customer: Counter, period: date, day: date) -> None:
     """used += n per (customer, period), creating the rows; the budget day likewise."""
     insert = _insert_for(ctx.session)
+    stmt = insert(QuotaLedger)
+    stmt = stmt.on_conflict_do_update(  # one statement run with a list of rows: compiled once
+        index_elements=["customer_id", "period_start"],
+        set_={"used": QuotaLedger.used + stmt.excluded.used})
     values = [{"customer_id": c, "period_start": period, "used": n}
               for c, n in sorted(per_customer.items())]
-    for start in range(0, len(values), CHUNK):
-        stmt = insert(QuotaLedger).values(values[start:start + CHUNK])
-        ctx.session.execute(stmt.on_conflict_do_update(
-            index_elements=["customer_id", "period_start"],
-            set_={"used": QuotaLedger.used + stmt.excluded.used}))
+    for start in range(0, len(values), CHUNK * 10):
+        ctx.session.execute(stmt, values[start:start + CHUNK * 10])
     total = sum(per_customer.values())
     stmt = insert(BudgetDay).values(day=day, used=total)
     ctx.session.execute(stmt.on_conflict_do_update(
