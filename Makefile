@@ -48,3 +48,12 @@ BENCH_CUSTOMERS ?= 1000000
 bench: venv
 	.venv/bin/python -m bench.evaluator --db sqlite --customers $(BENCH_CUSTOMERS)
 	.venv/bin/python -m bench.evaluator --db postgresql --customers $(BENCH_CUSTOMERS)
+
+# The delivery benchmark (BENCHMARKS.md): 100,000 deliveries due at once through the
+# wecom channel (a fake WeCom server) and 2 real RQ workers, SQLite then PostgreSQL in
+# a private throw-away cluster; about 5 minutes each. BENCH_DELIVERIES=5000 for a quick run.
+BENCH_DELIVERIES ?= 100000
+.PHONY: bench-send
+bench-send: venv
+	.venv/bin/python -m bench.send --db sqlite --deliveries $(BENCH_DELIVERIES)
+	.venv/bin/python -m bench.send --db postgresql --deliveries $(BENCH_DELIVERIES)
