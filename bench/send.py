@@ -5,7 +5,7 @@
 
 Set-up through the product's own paths: a config document (`quota: {limit: 1, period:
 day}`, channel `wecom` at a fake server in this process, 50 employees, 5 nurture SOPs
-of one message step on day 0, due `--lead` s after `now`, batches of 200, priorities
+of one message step on day 0, due `--lead` s after `now`, `--batch-size` 200, priorities
 10..50) via `seed.config_io.import_document`; N / 1.2 customers (`seed.synthetic`),
 customer n in SOP n % 5, 10 % also in the next one, 5 % in the next two (the planner
 sends the highest priority, defers the rest); `jobs.lifecycle.start`, one `tick`.
