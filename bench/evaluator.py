@@ -26,6 +26,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,8 +49,8 @@ GOALS = {"full_ratio": 1.5, "incremental_seconds": 0.5, "peak_rss_mb": 1024}
 @contextmanager
 def sqlite_database(workdir: Path, customers: int):
     path = workdir / f"sqlite-{customers}.db"
-    for leftover in workdir.glob(f"{path.name}*"):
-        leftover.unlink()
+    for leftover in workdir.glob(f"{path.name}*"):  # the file, its locks (a directory)
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     yield f"sqlite:///{path}"
 
 
@@ -72,6 +73,29 @@ def postgresql_database(workdir: Path, url: str | None):
         if cluster is not None:
             subprocess.run(["bash", str(ROOT / "tests/support/pg_cluster.sh"), "stop"],
                            env=cluster, check=False)
+
+
+@contextmanager
+def bench_app(args, size: int):
+    """A fresh database for this run (`args.db`, `args.workdir`, `args.url`) and the app
+    on it, inside an app context: yields (app, session, url)."""
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    os.environ["SOP_INSTANCE"] = str(args.workdir / "instance")
+    from app import create_app
+    from models import db
+    from models.audit import acting_as
+
+    database = (sqlite_database(args.workdir, size) if args.db == "sqlite"
+                else postgresql_database(args.workdir, args.url))
+    with database as url:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+        with app.app_context(), acting_as("bench"):
+            db.create_all()
+            try:
+                yield app, db.session, url
+            finally:
+                db.session.remove()
+                db.engine.dispose()
 
 
 # --- measuring -----------------------------------------------------------------------
@@ -321,22 +345,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="skip ANALYZE after loading the data")
     args = parser.parse_args(argv)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["SOP_INSTANCE"] = str(args.workdir / "instance")
-
-    from app import create_app
-    from models import db
-    from models.audit import acting_as
-
-    database = (sqlite_database(args.workdir, args.customers) if args.db == "sqlite"
-                else postgresql_database(args.workdir, args.url))
-    with database as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-        with app.app_context(), acting_as("bench"):
-            db.create_all()
-            result = run(db.session, args)
-            db.session.remove()
-            db.engine.dispose()
+    with bench_app(args, args.customers) as (_, session, _url):
+        result = run(session, args)
     result["verdicts"] = verdicts(result)
     out = args.workdir / f"{args.db}-{args.customers}.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))

@@ -25,12 +25,11 @@ import argparse
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -39,7 +38,7 @@ import requests
 from rq import SimpleWorker
 from sqlalchemy import func, select, text
 
-from bench.evaluator import Phases, log, machine, postgresql_database
+from bench.evaluator import Phases, bench_app, log, machine
 from jobs.queues import job_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,15 +48,6 @@ GOAL_SECONDS = 10.0
 TEXT = "您好，这是第{k}号SOP的推送：本周新品上线，欢迎咨询。"
 SEND_PATH = ("jobs.send_jobs", "jobs.channels.wecom")  # requests, wechatpy
 MUST_BE_ZERO = ("duplicates", "lost", "deferred_over_a_lower_priority", "customers_sent_twice")
-
-
-@contextmanager
-def sqlite_database(workdir: Path, deliveries: int):
-    """A fresh file (the senders keep their batch locks in a directory beside it)."""
-    path = workdir / f"sqlite-{deliveries}.db"
-    for leftover in workdir.glob(f"{path.name}*"):
-        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-    yield f"sqlite:///{path}"
 
 
 # --- the world ---------------------------------------------------------------------
@@ -333,22 +323,8 @@ def main(argv=None) -> int:
     parser.add_argument("--url", help="PostgreSQL server to create database sop_bench in")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/sop-bench-send"))
     args = parser.parse_args(argv)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["SOP_INSTANCE"] = str(args.workdir / "instance")
-
-    from app import create_app
-    from models import db
-    from models.audit import acting_as
-
-    database = (sqlite_database(args.workdir, args.deliveries) if args.db == "sqlite"
-                else postgresql_database(args.workdir, args.url))
-    with database as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-        with app.app_context(), acting_as("bench"):
-            db.create_all()
-            result = run(app, db.session, args, url)
-            db.session.remove()
-            db.engine.dispose()
+    with bench_app(args, args.deliveries) as (app, session, url):
+        result = run(app, session, args, url)
     out = args.workdir / f"{args.db}-{args.deliveries}-{args.worker_class.split('.')[-1]}.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
     print(json.dumps(result, indent=1, ensure_ascii=False, default=str))
