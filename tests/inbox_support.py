@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from models import (
@@ -12,6 +13,7 @@ from models import (
 )
 from models.audit import acting_as
 from models.base import utcnow
+from tests.conftest import csrf_token_from, make_employee, make_user
 
 
 def customer(external_id: str, owner: Employee | None, name: str | None = None) -> Customer:
@@ -103,3 +105,47 @@ def material(key: str, kind: str = "link", url: str | None = None,
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+# --- shared by the inbox and batch screen tests (fixtures: import them by name) ---
+INBOX, DONE = "/admin/inbox/", "/admin/inbox/done/"
+
+
+@pytest.fixture
+def staff():
+    """zhangsan and wangwu (华东销售, boss manages it), lisi (华南销售, far manages it)."""
+    people = {userid: make_employee(userid, department=dep) for userid, dep in (
+        ("zhangsan", "华东销售"), ("wangwu", "华东销售"), ("lisi", "华南销售"))}
+    people["boss"] = make_employee("boss", department="华东销售", role="manager")
+    people["far"] = make_employee("far", department="华南销售", role="manager")
+    db.session.commit()
+    for username, role, userid in (("zhang", "sales", "zhangsan"), ("li", "sales", "lisi"),
+                                   ("boss", "manager", "boss"), ("far", "manager", "far")):
+        make_user(username, role, people[userid])
+    return people
+
+
+def now_today() -> datetime:
+    """Now: due today (Shanghai) and not past its deadline (it has none)."""
+    return utcnow()
+
+
+@pytest.fixture
+def offer(staff):
+    """zhangsan's send task: three customers, two attachments (one with a bad scheme)."""
+    link = material("spring-page", url="https://example.com/spring")
+    snippet = material("terms", kind="text", content="Valid until May.")
+    sneaky = material("sneaky", url="javascript:alert(1)")
+    return send_task(staff["zhangsan"], ["wx-a", "wx-b", "wx-c"], now_today(),
+                     text="Spring offer:\n<b>20% off</b> for you", attachments=(link, snippet, sneaky))
+
+
+def html_of(resp) -> str:
+    assert resp.status_code == 200, resp.status_code
+    return resp.get_data(as_text=True)
+
+
+def press_done(client, task_id: int, page: str = INBOX):
+    token = csrf_token_from(html_of(client.get(page)))
+    return client.post(DONE, data={"csrf_token": token, "id": str(task_id), "url": page},
+                       follow_redirects=True)
