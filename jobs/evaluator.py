@@ -10,7 +10,10 @@ One pass, as of `now`, under the tick lock (a second tick exits at once):
    steps, end the enrollments whose steps are all done.
 Steps 2-3 repeat until a round changes nothing (an auto-tag is itself a change
 that may end another SOP), so running the same tick again changes nothing.
-4. plan the day's messages under the quota and split them into batches
+4. the CRM side (SPEC §6): churn and dormancy rules before step 2 (dormancy is a
+   change the SOPs see); follow-up dates and reviews of the changed customers in
+   step 2; due follow-up tasks and escalation of overdue tasks after step 3;
+5. plan the day's messages under the quota and split them into batches
    (jobs/planner.py); the job entry point enqueues the due batches after this.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
+from jobs import crm_rules, crm_tasks, followups
 from jobs.context import Context
 from jobs.core.changes import could_make_true, fold, happened_since
 from jobs.enrollments import end_early_if_triggered, enter, scope_ids, within_entry_window
@@ -45,6 +49,8 @@ def tick(session: Session, now: datetime) -> dict:
         summary: Counter = Counter()
         ctx = Context(session, now)
         initialize(ctx, summary)
+        summary["churn_warnings"] += crm_rules.churn_warnings(session, ctx.settings, now)
+        summary["dormant"] += crm_rules.mark_dormant(session, ctx.settings, now)
         for _ in range(MAX_ROUNDS):
             before = sum(summary.values())
             process_journal(ctx, summary)
@@ -55,11 +61,21 @@ def tick(session: Session, now: datetime) -> dict:
             session.commit()
             if sum(summary.values()) == before:
                 break
+        crm_after_changes(ctx, summary)
         for verdict, n in plan_quota(ctx).items():
             summary[f"quota_{verdict}"] += n
         summary["batches"] += make_batches(ctx)
         session.commit()
         return {"at": now.isoformat(), **dict(sorted(summary.items()))}
+
+
+def crm_after_changes(ctx: Context, summary: Counter) -> None:
+    session = ctx.session
+    summary["followups_planned"] += followups.backfill(session, ctx.settings, ctx.now)
+    summary["followup_tasks"] += followups.open_due_tasks(session, ctx.now)
+    summary["escalated"] += crm_rules.escalate_overdue(
+        session, ctx.now, crm_rules.today_start(ctx.now, ctx.tz))
+    session.commit()
 
 
 # --- full evaluations ----------------------------------------------------------
@@ -126,6 +142,8 @@ def process_journal(ctx: Context, summary: Counter) -> None:
 def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
     session, ids = ctx.session, sorted(changes)
     summary["customers"] += len(ids)
+    summary["followups_moved"] += followups.refresh(session, ctx.settings, ids, ctx.now)
+    summary["reviews"] += crm_tasks.open_reviews(session, ctx.settings, ids, ctx.now)
     sops = session.scalars(
         select(Sop).where(Sop.status.in_(("running", "paused")))
         .options(selectinload(Sop.steps), selectinload(Sop.members),

@@ -12,16 +12,17 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from jobs.core.tiers import tier_for
+from jobs.followups import record_followup
 from models import (
-    ChangeJournal, Customer, CustomerTag, Employee, Order, Settings, Tag, TagChange,
+    ChangeJournal, Customer, CustomerTag, Department, Employee, Order, Settings, Tag, TagChange,
 )
 
 SOURCE = "event"
-INTERACTIONS = ("customer_added", "order_placed")
+INTERACTIONS = ("customer_added", "order_placed", "followup_logged")
 SCALARS = ("name", "source", "customer_type", "phone", "industry", "annual_value")
 KIND = {"customer_added": "added", "customer_updated": "updated", "owner_changed": "owner",
         "customer_lost": "lost", "tag_added": "tags", "tag_removed": "tags",
-        "stage_changed": "stage", "order_placed": "order"}
+        "stage_changed": "stage", "order_placed": "order", "followup_logged": "followup"}
 
 
 def _plain(value):
@@ -49,7 +50,11 @@ class EventApplier:
             select(Customer).where(Customer.external_id.in_({e.external_id for e in events})))}
         self.employees = {e.userid: e for e in session.scalars(
             select(Employee).where(Employee.userid.in_(
-                {e.fields["owner"] for e in events if "owner" in e.fields})))}
+                {e.fields[k] for e in events for k in ("owner", "employee") if k in e.fields})))}
+        self.departments = {d.name: d for d in session.scalars(
+            select(Department).where(Department.name.in_(
+                {e.fields["collab_department"] for e in events
+                 if e.fields.get("collab_department")})))}
         self.tags = {t.name: t for t in session.scalars(
             select(Tag).where(Tag.name.in_(
                 {n for e in events for n in e.fields.get("tags", ())})))}
@@ -70,8 +75,12 @@ class EventApplier:
                 known.add(event.external_id)
             elif event.external_id not in known:
                 yield event, "external_id", f"unknown customer '{event.external_id}'"
-            if "owner" in fields and fields["owner"] not in self.employees:
-                yield event, "owner", f"unknown employee '{fields['owner']}'"
+            for name in ("owner", "employee"):
+                if name in fields and fields[name] not in self.employees:
+                    yield event, name, f"unknown employee '{fields[name]}'"
+            department = fields.get("collab_department")
+            if department and department not in self.departments:
+                yield event, "collab_department", f"unknown department '{department}'"
             if "stage" in fields and fields["stage"] not in stages:
                 yield event, "stage", (f"unknown stage '{fields['stage']}'; "
                                        f"one of {', '.join(stages)}")
@@ -94,6 +103,7 @@ class EventApplier:
             detail = getattr(self, "_" + event.type)(customer, event)
         if event.type in INTERACTIONS:
             customer.last_interaction_at = _later(customer.last_interaction_at, event.at)
+            self._wake_dormant(customer, event)
         if detail:
             self.session.add(ChangeJournal(customer_id=customer.id, kind=KIND[event.type],
                                            detail=detail, at=event.at, source=SOURCE))
@@ -223,6 +233,27 @@ class EventApplier:
     def _tag_change(self, customer: Customer, tag: Tag, action: str, at: datetime) -> None:
         self.session.add(TagChange(customer_id=customer.id, tag=tag, action=action,
                                    source=SOURCE, at=at))
+
+    def _wake_dormant(self, customer: Customer, event) -> None:
+        """An interaction brings a dormant customer back (SPEC §6: dormant = no interaction)."""
+        if customer.churn_status == "dormant" and event.type != "customer_added":
+            customer.churn_status, customer.dormant_since = "normal", None
+            self.session.add(ChangeJournal(
+                customer_id=customer.id, kind="updated", at=event.at, source=SOURCE,
+                detail={"churn_status": {"from": "dormant", "to": "normal"}}))
+
+    def _followup_logged(self, customer: Customer, event) -> dict:
+        fields = event.fields
+        employee = self.employees.get(fields.get("employee")) or customer.owner
+        department = self.departments.get(fields.get("collab_department"))
+        followup = record_followup(self.session, self.settings, customer, employee, event.at,
+                                   fields, department)
+        if fields.get("outcome") == "lost" and customer.churn_status != "lost":
+            self.session.add(ChangeJournal(
+                customer_id=customer.id, kind="lost", at=event.at, source=SOURCE,
+                detail={"from": customer.churn_status, "to": "lost"}))
+            customer.churn_status = "lost"
+        return {"followup_id": followup.id, "outcome": followup.outcome}
 
     def _order_placed(self, customer: Customer, event) -> dict:
         order_id, amount = event.fields["order_id"], event.fields["amount"]

@@ -16,19 +16,22 @@ Decisions (documented for API users):
 - Replays: an event changes a field (or a tag) only if no journalled change of
   that field (or TagChange of that tag) is newer than the event; older events are
   still accepted, they just do not undo newer state.
-- Interactions (customer_added, order_placed) move last_interaction_at forward.
+- Interactions (customer_added, order_placed, followup_logged) move
+  last_interaction_at forward.
+- `followup_logged` records a follow-up (SPEC §6) by `employee` (a userid; default
+  the customer's owner): its outcome updates the customer (jobs/followups.py).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from jobs.core.vocab import CUSTOMER_TYPES, EVENT_TYPES
+from jobs.core.vocab import CUSTOMER_TYPES, EVENT_TYPES, FOLLOWUP_METHODS, FOLLOWUP_OUTCOMES
 from jobs.event_apply import EventApplier
 from models import ProcessedEvent
 
@@ -44,11 +47,13 @@ FIELDS = {
     "customer_added": PROFILE, "customer_updated": PROFILE, "owner_changed": ("owner",),
     "customer_lost": (), "tag_added": ("tags",), "tag_removed": ("tags",),
     "stage_changed": ("stage",), "order_placed": ("amount", "order_id"),
+    "followup_logged": ("employee", "method", "key_points", "feedback", "next_action",
+                        "next_date", "collab_department", "outcome", "lost_reason"),
 }
 REQUIRED = {
     "customer_added": ("name",), "owner_changed": ("owner",), "tag_added": ("tags",),
     "tag_removed": ("tags",), "stage_changed": ("stage",),
-    "order_placed": ("amount", "order_id"),
+    "order_placed": ("amount", "order_id"), "followup_logged": ("method", "key_points"),
 }
 PROFILE_EVENTS = ("customer_added", "customer_updated")  # `tags` may be an empty list there
 assert set(FIELDS) == set(EVENT_TYPES)
@@ -125,6 +130,23 @@ def _customer_type(value):
     return value
 
 
+def _one_of(values: tuple) -> Callable:
+    def check(value):
+        if value not in values:
+            raise ValueError(f"must be one of {', '.join(values)}")
+        return value
+    return check
+
+
+def _date(value) -> date:
+    if not isinstance(value, str):
+        raise ValueError("must be a date, e.g. 2025-03-01")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date, e.g. 2025-03-01") from None
+
+
 def parse_time(value) -> datetime:
     """ISO 8601 with a UTC offset; a naive time is refused, never guessed."""
     if not isinstance(value, str):
@@ -144,6 +166,11 @@ CHECKS = {
     "customer_type": _customer_type, "phone": _string(40, nullable=True),
     "industry": _string(100, nullable=True), "annual_value": _money, "amount": _money,
     "order_id": _string(64), "stage": _string(50),
+    "employee": _string(64), "method": _one_of(FOLLOWUP_METHODS),
+    "key_points": _string(4000), "feedback": _string(4000, nullable=True),
+    "next_action": _string(1000, nullable=True), "next_date": _date,
+    "collab_department": _string(100, nullable=True), "outcome": _one_of(FOLLOWUP_OUTCOMES),
+    "lost_reason": _string(1000, nullable=True),
 }
 
 
@@ -176,6 +203,8 @@ def _parse_one(index: int, raw, now: datetime, problems: list[Problem]) -> Event
             problem(name, "is required")
     if kind == "customer_updated" and not set(raw) & set(PROFILE):
         problem(None, f"give at least one of {', '.join(PROFILE)}")
+    if clean.get("outcome") == "lost" and not clean.get("lost_reason"):
+        problem("lost_reason", "is required when the outcome is lost")
     if len(problems) or "external_id" not in clean:
         return None
     return Event(index=index, type=kind, external_id=clean.pop("external_id"),

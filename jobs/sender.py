@@ -203,6 +203,8 @@ def mark_task_done(session, task, now: datetime, by: str) -> int:
     if task.status != "open":
         return 0
     task.status, task.done_at, task.done_by = "done", now, by  # audited as any write
+    if task.rule is not None:  # a follow-up, a review: its rule moves the customer on
+        _rule_task_done(session, task, now, by)
     sent = session.execute(
         update(Delivery).where(Delivery.task_id == task.id, Delivery.status == "queued")
         .values(status="sent", sent_at=now)
@@ -212,6 +214,15 @@ def mark_task_done(session, task, now: datetime, by: str) -> int:
                     .values(status="done", finished_at=now)
                     .execution_options(synchronize_session=False))
     return sent
+
+
+def _rule_task_done(session, task, now: datetime, by: str) -> None:
+    from jobs import crm_tasks, followups
+
+    if task.rule == "cadence":
+        followups.task_done(session, task, now)
+    elif task.rule in ("review", "review_rejected"):
+        crm_tasks.task_done(session, task, now, by)
 
 
 def send_due(session, now: datetime, channels) -> dict:

@@ -4,6 +4,7 @@ from models.base import db
 from models.content import Material, Settings
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
+from models.followups import FollowUp, RuleRun
 from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
     Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
@@ -18,4 +19,5 @@ __all__ = [
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
+    "FollowUp", "RuleRun",
 ]

@@ -42,6 +42,13 @@ class Settings(db.Model):
         CheckConstraint("quota_limit >= 1", name="quota_limit"),
         CheckConstraint("max_lateness_days >= 0", name="max_lateness_days"),
         CheckConstraint("tier_potential_threshold <= tier_high_threshold", name="tiers"),
+        CheckConstraint("followup_days_high >= 1 AND followup_days_potential >= 1 AND "
+                        "followup_days_normal >= 1 AND followup_days_nurture >= 1",
+                        name="followup_days"),
+        CheckConstraint("request_sla_hours >= 1 AND review_working_days >= 0 AND "
+                        "churn_warning_days >= 1 AND dormant_after_days >= 1 AND "
+                        "prospect_min_followups >= 0 AND prospect_window_days >= 1",
+                        name="crm_rules"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
@@ -62,6 +69,18 @@ class Settings(db.Model):
     wecom_aes_key: Mapped[str | None] = mapped_column(String(64))
     wecom_api_base_url: Mapped[str | None] = mapped_column(String(300))
     welcome_message: Mapped[str | None] = mapped_column(Text)
+    # follow-up cadences and CRM rules (SPEC §6)
+    followup_days_high: Mapped[int] = mapped_column(Integer, default=7)
+    followup_days_potential: Mapped[int] = mapped_column(Integer, default=14)
+    followup_days_normal: Mapped[int] = mapped_column(Integer, default=30)
+    followup_days_nurture: Mapped[int] = mapped_column(Integer, default=60)
+    request_sla_hours: Mapped[int] = mapped_column(Integer, default=24)
+    review_working_days: Mapped[int] = mapped_column(Integer, default=1)
+    churn_warning_days: Mapped[int] = mapped_column(Integer, default=60)
+    dormant_after_days: Mapped[int] = mapped_column(Integer, default=180)
+    prospect_stage: Mapped[str | None] = mapped_column(String(50))  # None: the first stage
+    prospect_min_followups: Mapped[int] = mapped_column(Integer, default=2)
+    prospect_window_days: Mapped[int] = mapped_column(Integer, default=14)
 
     @classmethod
     def get(cls, session) -> Settings:

@@ -9,7 +9,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobs.core.vocab import CHURN_STATUSES, CUSTOMER_TYPES, REVIEW_STATUSES, TAG_SOURCES, TIERS
+from jobs.core.vocab import (
+    CHURN_STATUSES, CUSTOMER_TYPES, FOLLOWUP_OUTCOMES, REVIEW_STATUSES, TAG_SOURCES, TIERS,
+)
 from models.base import UTCDateTime, db, in_check, utcnow
 from models.org import Employee
 
@@ -38,6 +40,10 @@ class Customer(db.Model):
         CheckConstraint(in_check("review_status", REVIEW_STATUSES), name="review_status"),
         CheckConstraint("annual_value >= 0", name="annual_value"),
         Index("ix_customers_owner_added", "owner_id", "added_at"),
+        CheckConstraint(f"followup_outcome IS NULL OR {in_check('followup_outcome', FOLLOWUP_OUTCOMES)}",
+                        name="followup_outcome"),
+        # the follow-up rule's scan: due soon and no open follow-up task yet
+        Index("ix_customers_followup_due", "followup_task_id", "next_followup_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,8 +62,17 @@ class Customer(db.Model):
     tier: Mapped[str] = mapped_column(String(20), default="normal", index=True)
     review_status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     review_reason: Mapped[str | None] = mapped_column(Text)
-    last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_purchase_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # follow-ups (SPEC §6): kept by jobs/followups.py
+    last_followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    followup_promised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # on a record
+    followup_task_id: Mapped[int | None] = mapped_column()  # the open follow-up task
+    followup_outcome: Mapped[str | None] = mapped_column(String(20))
+    lost_reason: Mapped[str | None] = mapped_column(Text)
+    churn_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dormant_since: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

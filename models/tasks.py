@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from jobs.core.vocab import ROLES, TASK_KINDS, TASK_STATUSES
+from jobs.core.vocab import ROLES, TASK_KINDS, TASK_RULES, TASK_STATUSES
 from models.base import UTCDateTime, db, in_check, utcnow
 
 
@@ -24,6 +24,12 @@ class Task(db.Model):
         CheckConstraint(f"role IS NULL OR {in_check('role', ROLES)}", name="role"),
         Index("ix_tasks_employee_status_due", "employee_id", "status", "due_at"),
         Index("ix_tasks_role_status_due", "role", "status", "due_at"),
+        CheckConstraint(f"rule IS NULL OR {in_check('rule', TASK_RULES)}", name="rule"),
+        # one open task per rule and customer (a follow-up, a churn warning, a review)
+        Index("uq_tasks_open_rule", "customer_id", "rule", unique=True,
+              sqlite_where=text("status = 'open' AND rule IS NOT NULL"),
+              postgresql_where=text("status = 'open' AND rule IS NOT NULL")),
+        Index("ix_tasks_status_escalated_due", "status", "escalated_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +49,8 @@ class Task(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_by: Mapped[str | None] = mapped_column(String(64))
+    rule: Mapped[str | None] = mapped_column(String(20))  # the CRM rule that made it
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # overdue: manager told
 
     employee = relationship("Employee")
     customer = relationship("Customer")

@@ -17,7 +17,7 @@ from jobs.core.conditions import Condition
 EVENT_TYPES_OF_KIND = {
     "added": ("customer_added",), "updated": ("customer_updated",),
     "owner": ("owner_changed",), "lost": ("customer_lost",), "stage": ("stage_changed",),
-    "order": ("order_placed",),
+    "order": ("order_placed",), "followup": ("followup_logged",),
 }
 
 

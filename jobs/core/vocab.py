@@ -41,8 +41,13 @@ TASK_KINDS = ("send", "reminder", "step", "followup", "request", "review")
 TASK_STATUSES = ("open", "done", "cancelled")
 EVENT_TYPES = (
     "customer_added", "customer_updated", "owner_changed", "customer_lost",
-    "tag_added", "tag_removed", "stage_changed", "order_placed",
+    "tag_added", "tag_removed", "stage_changed", "order_placed", "followup_logged",
 )
+# Follow-ups (SPEC §6): how the employee reached the customer, and what came of it.
+FOLLOWUP_METHODS = ("phone", "visit", "online_meeting", "wecom", "email")
+FOLLOWUP_OUTCOMES = ("none", "opportunity", "nurture", "lost")
+# Rule-made tasks say which rule made them (Task.rule): one open task per rule and customer.
+TASK_RULES = ("cadence", "churn_warning", "review", "review_rejected")
 
 QUOTA_PERIODS = ("day", "week", "month")
 CHANNELS = ("task", "wecom", "webhook")

@@ -1,0 +1,126 @@
+"""Customer requests and new-customer reviews (SPEC §6): tasks with a deadline.
+
+- A request (需求任务) is assigned to a person and must be answered within
+  `request_sla_hours` (default 24); past it, the tick escalates it (crm_rules).
+- A pending customer record waits for its department manager's review: the tick
+  opens one review task per pending customer it sees change, due within
+  `review_working_days` working days (Chinese holidays and make-up workdays,
+  jobs/workdays.py). Approve -> activated; reject -> the reason, and a task back
+  to the owner, whose Done resubmits the record (pending again, a new review).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from jobs.core.workdays import add_working_days
+from jobs.customer_writes import journal
+from jobs.workdays import is_workday
+from models import Customer, Employee, Settings, Task
+
+REVIEW_TITLE = "新客户审核：{name}"
+REJECTED_TITLE = "客户资料被驳回：{name}"
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be taken (not pending, no reason); nothing was changed."""
+
+
+def create_request(session, customer: Customer, assignee: Employee, title: str,
+                   text: str | None, now: datetime) -> Task:
+    settings = Settings.get(session)
+    task = Task(kind="request", status="open", customer=customer, employee=assignee,
+                title=title, text=text, due_at=now, created_at=now,
+                deadline_at=now + timedelta(hours=settings.request_sla_hours))
+    session.add(task)
+    session.flush()
+    return task
+
+
+def review_deadline(settings: Settings, since: datetime) -> datetime:
+    zone = ZoneInfo(settings.timezone)
+    local = add_working_days(since.astimezone(zone), settings.review_working_days, is_workday)
+    return local.astimezone(since.tzinfo)
+
+
+def department_manager(session, customer: Customer) -> Employee | None:
+    """The active manager of the owner's department (the first by id), if any."""
+    owner = customer.owner
+    if owner is None or owner.department_id is None:
+        return None
+    return session.scalar(select(Employee).where(
+        Employee.department_id == owner.department_id, Employee.role == "manager",
+        Employee.active.is_(True)).order_by(Employee.id).limit(1))
+
+
+def open_reviews(session, settings: Settings, ids, now: datetime) -> int:
+    """A review task for each pending customer among `ids` without one open."""
+    if not ids:
+        return 0
+    waiting = session.scalars(
+        select(Customer).where(Customer.id.in_(ids), Customer.review_status == "pending",
+                               ~Customer.id.in_(select(Task.customer_id).where(
+                                   Task.rule == "review", Task.status == "open",
+                                   Task.customer_id.in_(ids))))).all()
+    for customer in waiting:
+        manager = department_manager(session, customer)
+        since = max(customer.added_at, now) if customer.review_reason else customer.added_at
+        session.add(Task(
+            kind="review", rule="review", status="open", customer=customer,
+            employee=manager, role=None if manager else "manager",
+            title=REVIEW_TITLE.format(name=customer.name), due_at=since,
+            deadline_at=review_deadline(settings, since), created_at=now))
+    session.flush()
+    return len(waiting)
+
+
+def _open_task(session, customer: Customer, rule: str) -> Task | None:
+    return session.scalar(select(Task).where(Task.customer_id == customer.id,
+                                             Task.rule == rule, Task.status == "open"))
+
+
+def decide(session, customer: Customer, approve: bool, reason: str | None,
+           now: datetime, by: str) -> None:
+    """The manager's decision on a pending record."""
+    if customer.review_status != "pending":
+        raise ReviewError(f"the record of {customer.name} is {customer.review_status}, "
+                          "not pending review")
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise ReviewError("a rejection needs a reason")
+    old = customer.review_status
+    customer.review_status = "activated" if approve else "rejected"
+    customer.review_reason = None if approve else reason
+    task = _open_task(session, customer, "review")
+    if task is not None:
+        task.status, task.done_at, task.done_by = "done", now, by
+    if not approve and customer.owner is not None:
+        session.add(Task(kind="review", rule="review_rejected", status="open",
+                         customer=customer, employee=customer.owner, due_at=now,
+                         created_at=now, title=REJECTED_TITLE.format(name=customer.name),
+                         text=reason))
+    session.flush()
+    journal(session, [(customer.id, "updated",
+                       {"review_status": {"from": old, "to": customer.review_status}})],
+            now, source="admin")
+
+
+def resubmit(session, customer: Customer, now: datetime) -> None:
+    """The owner fixed a rejected record: back to pending; the tick opens a new review."""
+    if customer.review_status != "rejected":
+        return
+    customer.review_status = "pending"
+    journal(session, [(customer.id, "updated",
+                       {"review_status": {"from": "rejected", "to": "pending"}})], now,
+            source="admin")
+
+
+def task_done(session, task: Task, now: datetime, by: str) -> None:
+    """Done on a review task approves; on a rejected record's task it resubmits."""
+    if task.rule == "review" and task.customer is not None \
+            and task.customer.review_status == "pending":
+        decide(session, task.customer, True, None, now, by)
+    elif task.rule == "review_rejected" and task.customer is not None:
+        resubmit(session, task.customer, now)
