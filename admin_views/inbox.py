@@ -1,7 +1,7 @@
 """The inbox (收件箱, SPEC §1, §5): what the signed-in employee has to do.
 
-Open tasks in three groups by due time in the enterprise time zone: overdue (due
-before today, or past their deadline), today and upcoming (paged). Each shows its
+Open tasks in three groups by due time in the enterprise time zone: overdue (past
+their deadline; without one, due before today), today and upcoming (paged). Each shows its
 text ready to copy, the attachments of its step or reminder, the customers it is
 about and a Done button (a POST with the CSRF token) that calls
 `jobs.sender.mark_task_done`: a send task's queued deliveries become `sent`.
@@ -72,10 +72,12 @@ def day_bounds(now: datetime) -> tuple[datetime, datetime]:
 def groups(now: datetime) -> dict:
     """The WHERE clause of each group; every open task is in exactly one."""
     start, end = day_bounds(now)
-    late = and_(Task.deadline_at.is_not(None), Task.deadline_at < now)
-    in_time = and_(Task.due_at >= start, or_(Task.deadline_at.is_(None), Task.deadline_at >= now))
-    return {"overdue": or_(Task.due_at < start, late),
-            "today": and_(in_time, Task.due_at < end),
+    # a deadline (an SLA) decides; without one, a task is late from the day after it was due
+    late = or_(and_(Task.deadline_at.is_not(None), Task.deadline_at < now),
+               and_(Task.deadline_at.is_(None), Task.due_at < start))
+    in_time = ~late
+    return {"overdue": late,
+            "today": and_(in_time, Task.due_at < end),  # due earlier, deadline not yet: today
             "upcoming": and_(in_time, Task.due_at >= end)}
 
 

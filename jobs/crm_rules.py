@@ -4,8 +4,8 @@
   follow-up task for the owner (once per purchase gap);
 - dormant: no interaction for `dormant_after_days` -> churn status `dormant`
   (journalled, so SOP and journey rules see it; listed for the quarterly review);
-- escalation: an open task past its deadline (or due before today) is flagged to
-  the manager once (`escalated_at`);
+- escalation: an open task past its deadline (without one: due before today) is
+  flagged to the manager once (`escalated_at`), as the inbox lists it overdue;
 - prospects with fewer than `prospect_min_followups` follow-ups in the last
   `prospect_window_days` are listed as violations (`prospect_violations`, a query
   read by the admin list: nothing to store).
@@ -92,7 +92,7 @@ def mark_dormant(session, settings: Settings, now: datetime) -> int:
 def escalate_overdue(session, now: datetime, today_start: datetime) -> int:
     """Flag each overdue open task to the manager, once."""
     overdue = or_(and_(Task.deadline_at.is_not(None), Task.deadline_at < now),
-                  Task.due_at < today_start)
+                  and_(Task.deadline_at.is_(None), Task.due_at < today_start))
     return session.execute(
         update(Task).where(Task.status == "open", Task.escalated_at.is_(None),
                            Task.kind.in_(ESCALATED_KINDS), overdue)
