@@ -177,7 +177,8 @@ class InboxView(SecuredView):
                            empty=not any(s.total for s in sections),
                            kind_labels=TASK_KIND_LABELS, local_time=self.local_time,
                            assignee=self.assignee, customer_url=self.customer_url,
-                           link=self.link)
+                           link=self.link,
+                           can_review=current_user.role in ("admin", "manager"))
 
     @expose("/done/", methods=("POST",))
     def done_view(self):

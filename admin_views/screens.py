@@ -3,6 +3,8 @@ declared on each view (`roles`, `write_roles`, `scope`); a menu entry shows only
 for the roles that may open it.
 
     everyone but finance: the inbox (their open tasks, by the same row rules as Tasks)
+    admin, manager, sales, service: log follow-ups and raise requests for the customers
+             they see; admin and managers decide reviews from their inbox
     admin    everything
     ops      SOPs, journeys, SOP versions, tags, segments, materials; SOP customers
              (manual end, re-add); deliveries, held deliveries, send batches and tasks;
@@ -21,6 +23,7 @@ def all_views():
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
     from admin_views.deliveries import DeliveryView, HeldDeliveryView
+    from admin_views.followups import FollowUpView, RequestView
     from admin_views.enrollments import EnrollmentView
     from admin_views.inbox import InboxView
     from admin_views.journeys import JourneyView
@@ -37,6 +40,7 @@ def all_views():
     org, system = _l("Organisation"), _l("System")
     return [
         InboxView(_l("Inbox"), endpoint="inbox"),  # top level, first: where employees start
+        FollowUpView(_l("Log follow-up"), endpoint="followup"),  # from the inbox, no menu
         SopView(Sop, _l("SOPs"), category=sop, endpoint="sops"),
         JourneyView(Journey, _l("Journeys"), category=sop, endpoint="journeys"),
         EnrollmentView(Enrollment, _l("SOP customers"), category=sop, endpoint="enrollments"),
@@ -47,6 +51,7 @@ def all_views():
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
         CustomerView(Customer, _l("Customers"), category=customers, endpoint="customers"),
         TaskView(Task, _l("Tasks"), category=customers, endpoint="tasks"),
+        RequestView(_l("New request"), category=customers, endpoint="new_request"),
         OrderView(Order, _l("Orders"), category=customers, endpoint="orders"),
         TagView(Tag, _l("Tags"), category=content, endpoint="tags"),
         SegmentView(Segment, _l("Segments"), category=content, endpoint="segments"),

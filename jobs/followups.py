@@ -157,13 +157,15 @@ def backfill(session, settings: Settings, now: datetime) -> int:
     return len(ids)
 
 
-def open_due_tasks(session, now: datetime) -> int:
-    """One open follow-up task for every customer due within a day who has none."""
+def open_due_tasks(session, now: datetime, only: list[int] | None = None) -> int:
+    """One open follow-up task for every customer due within a day who has none
+    (`only`: just these customers, e.g. the one a follow-up was just logged for)."""
+    scope = Customer.id.in_(only) if only is not None else Customer.id.is_not(None)
     rows = session.execute(
         select(Customer.id, Customer.owner_id, Customer.next_followup_at)
         .join(Employee, Employee.id == Customer.owner_id)
         .where(Customer.followup_task_id.is_(None), Customer.next_followup_at <= now + LEAD,
-               Customer.churn_status != "lost", Employee.active.is_(True))
+               Customer.churn_status != "lost", Employee.active.is_(True), scope)
         .order_by(Customer.next_followup_at, Customer.id).limit(OPEN_CHUNK)).all()
     if not rows:
         return 0
