@@ -51,6 +51,7 @@ def task_dict(task: Task, customers: list[str]) -> dict:
         "customers": customers, "title": task.title, "text": task.text,
         "due_at": iso(task.due_at), "deadline_at": iso(task.deadline_at),
         "status": task.status, "done_at": iso(task.done_at),
+        "rule": task.rule, "escalated_at": iso(task.escalated_at),
     }
 
 

@@ -25,7 +25,11 @@ REJECTED_TITLE = "客户资料被驳回：{name}"
 
 
 class ReviewError(ValueError):
-    """A decision that cannot be taken (not pending, no reason); nothing was changed."""
+    """A decision that cannot be taken (no reason given); nothing was changed."""
+
+
+class ReviewConflict(ReviewError):
+    """The record is not pending review (decided already, or never submitted)."""
 
 
 def create_request(session, customer: Customer, assignee: Employee, title: str,
@@ -85,7 +89,7 @@ def decide(session, customer: Customer, approve: bool, reason: str | None,
            now: datetime, by: str) -> None:
     """The manager's decision on a pending record."""
     if customer.review_status != "pending":
-        raise ReviewError(f"the record of {customer.name} is {customer.review_status}, "
+        raise ReviewConflict(f"the record of {customer.name} is {customer.review_status}, "
                           "not pending review")
     reason = (reason or "").strip()
     if not approve and not reason:

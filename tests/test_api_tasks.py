@@ -86,7 +86,7 @@ def test_tasks_are_listed_by_due_time_in_the_contract_shape(world):
         "id": tid(world, "send"), "kind": "send", "employee": "zhangsan", "role": None,
         "customers": ["c1", "c2"], "title": "SOP care", "text": "春季优惠",
         "due_at": "2025-03-01T02:00:00+00:00", "deadline_at": None, "status": "open",
-        "done_at": None}
+        "done_at": None, "rule": None, "escalated_at": None}
     follow = by_id[tid(world, "followup")]
     assert (follow["kind"], follow["customers"], follow["text"]) == (
         "followup", ["c1"], "Text of 回访 c1")  # a one-customer task: its customer
