@@ -51,8 +51,12 @@ def settings_to_config(form) -> dict:
         "lifecycle_stages": form.lifecycle_stages.data,
         "tiers": compact({"high": form.tier_high_threshold.data,
                           "potential": form.tier_potential_threshold.data}),
+        "crm": compact({name: form[name].data or None if name in V.CRM_TEXT_SETTINGS
+                        else form[name].data for name in CRM_FIELDS}),
     })
 
+
+CRM_FIELDS = (*V.CRM_SETTINGS, *V.CRM_TEXT_SETTINGS)
 
 SETTINGS_FIELDS = {
     "timezone": "timezone", "channel": "channel", "webhook_url": "webhook_url",
@@ -63,6 +67,7 @@ SETTINGS_FIELDS = {
               "api_base_url": "wecom_api_base_url", "welcome_message": "welcome_message"},
     "lifecycle_stages": "lifecycle_stages",
     "tiers": {"high": "tier_high_threshold", "potential": "tier_potential_threshold"},
+    "crm": {name: name for name in CRM_FIELDS},
 }
 
 
@@ -80,7 +85,7 @@ class SettingsView(SecuredModelView):
                     "max_lateness_days", "channel", "webhook_url", "lifecycle_stages",
                     "tier_high_threshold", "tier_potential_threshold", "wecom_corp_id",
                     "wecom_secret", "wecom_callback_token", "wecom_aes_key",
-                    "wecom_api_base_url", "welcome_message")
+                    "wecom_api_base_url", "welcome_message", *CRM_FIELDS)
     column_labels = {
         "timezone": _l("Time zone"), "quota_limit": _l("Messages per customer per period"),
         "quota_period": _l("Quota period"), "daily_budget": _l("Enterprise budget per day"),
@@ -94,6 +99,17 @@ class SettingsView(SecuredModelView):
         "wecom_aes_key": _l("WeCom EncodingAESKey"),
         "wecom_api_base_url": _l("WeCom API base URL"),
         "welcome_message": _l("Welcome message"),
+        "followup_days_high": _l("Follow up high-tier customers every (days)"),
+        "followup_days_potential": _l("Follow up potential-tier customers every (days)"),
+        "followup_days_normal": _l("Follow up normal-tier customers every (days)"),
+        "followup_days_nurture": _l("Follow up customers put to nurture every (days)"),
+        "request_sla_hours": _l("Answer customer requests within (hours)"),
+        "review_working_days": _l("Review new customer records within (working days)"),
+        "churn_warning_days": _l("Churn warning after no purchase for (days)"),
+        "dormant_after_days": _l("Dormant after no interaction for (days)"),
+        "prospect_stage": _l("Prospect stage (empty: the first lifecycle stage)"),
+        "prospect_min_followups": _l("Follow-ups a prospect needs in the window"),
+        "prospect_window_days": _l("Prospect follow-up window (days)"),
     }
     form_overrides = {"quota_period": NameChoiceField, "channel": NameChoiceField,
                       "lifecycle_stages": FreeNamesField, "wecom_secret": WriteOnlyField,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobs.core import vocab as V
 from jobs.core.config_rules import Known, as_list
 from models import (
     Department, Employee, Journey, JourneyRule, Material, Segment, Settings, Sop, SopStep,
@@ -137,6 +138,8 @@ def settings_to_dict(s: Settings) -> dict:
                           "welcome_message": s.welcome_message}),
         "lifecycle_stages": list(s.lifecycle_stages or []),
         "tiers": {"high": s.tier_high_threshold, "potential": s.tier_potential_threshold},
+        "crm": compact({name: getattr(s, name)
+                        for name in (*V.CRM_SETTINGS, *V.CRM_TEXT_SETTINGS)}),
     })
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from jobs import lifecycle
 from jobs.core.config_rules import Problem, parse_at, rule_conditions, validate_document
+from jobs.core import vocab as V
 from models import (
     Department, Employee, Journey, JourneyCondition, JourneyReminder, JourneyRule,
     JourneyStage, Material, Segment, Settings, Sop, SopStep, SopVersion, Tag,
@@ -73,6 +74,10 @@ def apply_settings(session: Session, d: dict) -> Settings:
         s.tier_high_threshold = tiers["high"]
     if "potential" in tiers:
         s.tier_potential_threshold = tiers["potential"]
+    crm = d.get("crm") or {}
+    for name in (*V.CRM_SETTINGS, *V.CRM_TEXT_SETTINGS):
+        if name in crm:
+            setattr(s, name, crm[name] or None if name in V.CRM_TEXT_SETTINGS else crm[name])
     wecom = d.get("wecom") or {}
     for key, attr in (("corp_id", "wecom_corp_id"), ("secret", "wecom_secret"),
                       ("callback_token", "wecom_callback_token"),

@@ -184,7 +184,7 @@ def test_trigger_only_on_a_playbook():
     assert sop_problems(kind="playbook", trigger="order_placed") == []
     assert sop_problems(kind="playbook", trigger="birthday") == [
         "sops[0].trigger: must be one of: customer_added, customer_updated, owner_changed, "
-        "customer_lost, tag_added, tag_removed, stage_changed, order_placed"]
+        "customer_lost, tag_added, tag_removed, stage_changed, order_placed, followup_logged"]
 
 
 @pytest.mark.parametrize("size, expected", [
@@ -340,3 +340,20 @@ def test_the_baselines_used_below_are_valid():
 def test_problem_prints_as_path_colon_message():
     assert str(Problem("sops[0].steps[1].day", "must be ≥ 0")) == "sops[0].steps[1].day: must be ≥ 0"
     assert str(Problem("", "must be a mapping")) == "must be a mapping"
+
+
+def test_crm_settings_are_checked_with_their_paths():
+    doc = {"settings": {"lifecycle_stages": ["潜在", "付费"], "crm": {
+        "followup_days_high": 0, "request_sla_hours": "24", "prospect_stage": "VIP",
+        "review_working_days": 2, "colour": 1}}}
+    assert sorted(problems_of(doc)) == sorted([
+        "settings.crm.colour: unknown field (allowed: followup_days_high, "
+        "followup_days_potential, followup_days_normal, followup_days_nurture, "
+        "request_sla_hours, review_working_days, churn_warning_days, dormant_after_days, "
+        "prospect_min_followups, prospect_window_days, prospect_stage)",
+        "settings.crm.followup_days_high: must be ≥ 1",
+        "settings.crm.request_sla_hours: must be a whole number",
+        "settings.crm.prospect_stage: 'VIP' is not one of the lifecycle stages",
+    ])
+    doc["settings"]["crm"] = {"followup_days_high": 3, "prospect_stage": "付费"}
+    assert problems_of(doc) == []

@@ -14,7 +14,7 @@ SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn
 # --- settings and catalogues ------------------------------------------------------
 def check_settings(c: Checker, s, path: str) -> None:
     allowed = ("timezone", "quota", "channel", "webhook_url", "wecom", "lifecycle_stages",
-               "tiers")
+               "tiers", "crm")
     if not c.mapping(s, path, allowed):
         return
     tz = s.get("timezone")
@@ -57,6 +57,16 @@ def check_settings(c: Checker, s, path: str) -> None:
         if isinstance(tiers.get("high"), int) and isinstance(tiers.get("potential"), int) \
                 and tiers["potential"] > tiers["high"]:
             c.add(join(tpath, "potential"), "must not exceed the high threshold")
+    crm = s.get("crm")
+    cpath = join(path, "crm")
+    if crm is not None and c.mapping(crm, cpath, (*V.CRM_SETTINGS, *V.CRM_TEXT_SETTINGS)):
+        for name, (low, high) in V.CRM_SETTINGS.items():
+            c.integer(crm, name, cpath, low=low, high=high)
+        c.text(crm, "prospect_stage", cpath, max_len=50)
+        stage = crm.get("prospect_stage")
+        if stage and isinstance(stages, list) and stage not in stages:
+            c.add(join(cpath, "prospect_stage"), "'{name}' is not one of the lifecycle stages",
+                  name=stage)
 
 
 def check_employee(c: Checker, e, path: str) -> None:

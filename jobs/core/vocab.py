@@ -46,6 +46,16 @@ EVENT_TYPES = (
 # Follow-ups (SPEC §6): how the employee reached the customer, and what came of it.
 FOLLOWUP_METHODS = ("phone", "visit", "online_meeting", "wecom", "email")
 FOLLOWUP_OUTCOMES = ("none", "opportunity", "nurture", "lost")
+# settings.crm in config as code: each key is the Settings column of the same name,
+# with its bounds (integers) — the follow-up cadence and the CRM rules of SPEC §6.
+CRM_SETTINGS = {
+    "followup_days_high": (1, 365), "followup_days_potential": (1, 365),
+    "followup_days_normal": (1, 365), "followup_days_nurture": (1, 730),
+    "request_sla_hours": (1, 720), "review_working_days": (0, 30),
+    "churn_warning_days": (1, 3650), "dormant_after_days": (1, 3650),
+    "prospect_min_followups": (0, 100), "prospect_window_days": (1, 365),
+}
+CRM_TEXT_SETTINGS = ("prospect_stage",)  # a lifecycle stage; empty: the first stage
 # Rule-made tasks say which rule made them (Task.rule): one open task per rule and customer.
 TASK_RULES = ("cadence", "churn_warning", "review", "review_rejected")
 
