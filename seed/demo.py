@@ -24,6 +24,7 @@ from jobs.lifecycle import start_sync
 from jobs.sender import mark_task_done, send_due
 from models.audit import acting_as, audit_bulk
 from models.base import utcnow
+from seed.demo_crm import staff_work
 from seed.demo_customers import insert_demo_customers
 
 CONFIG_PATH = Path(__file__).with_name("demo.yaml")
@@ -132,10 +133,12 @@ def replay(session: Session, began: datetime, now: datetime) -> None:
     """The engine as it would have run: new fans from the channel code every day (the
     sunscreen SOP takes them in; a few buy again and flow on), a tick and the due sends
     every few hours; the employees confirmed most of the send tasks of earlier days
-    (every seventh is left open, so the inbox has overdue work too)."""
+    (every seventh is left open, so the inbox has overdue work too) and, once a day,
+    logged follow-ups, decided reviews and took requests (seed/demo_crm.py)."""
     moment, day = began, 0
     while moment < now:
-        if moment >= began + timedelta(days=day):
+        new_day = moment >= began + timedelta(days=day)
+        if new_day:
             apply_events(session, fans_on(day), moment)
             day += 1
         tick(session, moment)
@@ -146,6 +149,8 @@ def replay(session: Session, began: datetime, now: datetime) -> None:
             if task.id % 7:
                 mark_task_done(session, task, task.due_at + timedelta(hours=2),
                                by=task.employee.userid if task.employee else "seed")
+        if new_day:
+            staff_work(session, moment, day - 1)
         session.commit()
         moment += REPLAY_STEP
 

@@ -99,7 +99,8 @@ def test_a_request_gets_the_sla_deadline_and_names_only_visible_customers(client
     login(client, "zs")
     resp = post_form(client, "/admin/new_request/", {
         "customer": "theirs", "assignee": team["wangwu"].id, "title": "补发票", "text": ""})
-    assert "No customer with this id that you may see." in resp.get_data(as_text=True)
+    assert re.findall(r'class="form-control is-invalid" id="(\w+)"',
+                      resp.get_data(as_text=True)) == ["customer"]
     assert db.session.scalar(select(Task).where(Task.kind == "request")) is None
     before = utcnow()
     resp = post_form(client, "/admin/new_request/", {
