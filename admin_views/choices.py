@@ -28,6 +28,10 @@ KIND_LABELS = {"new_customer": _l("New customer SOP"), "nurture": _l("Nurture SO
 STATUS_LABELS = {"draft": _l("Draft"), "initializing": _l("Initializing"),
                  "running": _l("Running"), "paused": _l("Paused"), "ended": _l("Ended")}
 TIER_LABELS = {"high": _l("High"), "potential": _l("Potential"), "normal": _l("Normal")}
+METHOD_LABELS = {"phone": _l("Phone"), "visit": _l("Visit"), "online_meeting": _l("Online meeting"),
+                 "wecom": _l("WeCom"), "email": _l("Email")}  # follow-up methods
+OUTCOME_LABELS = {"none": _l("No change"), "opportunity": _l("Opportunity"),
+                  "nurture": _l("To nurture"), "lost": _l("Lost")}  # follow-up outcomes
 
 
 def labelled(labels: dict):
