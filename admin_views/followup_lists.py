@@ -98,6 +98,7 @@ class DormantCustomerView(SecuredModelView):
     }
     column_formatters = {"name": one_line, "owner": one_line}
     column_formatters_detail = {"churn_status": labelled(CHURN_LABELS)}
+    column_formatters_export: dict = {}  # plain text, not the list's HTML
     column_type_formatters_export = typefmt.EXPORT_FORMATTERS | {datetime: local_minutes}
     column_sortable_list = ("name", "dormant_since", "last_interaction_at")
     column_default_sort = ("dormant_since", False)
