@@ -49,7 +49,8 @@ def staff():
 
 
 def customer(external_id: str, owner, **fields) -> Customer:
-    row = Customer(external_id=external_id, name=f"客户{external_id}", owner_id=owner.id, **fields)
+    row = Customer(external_id=external_id, name=f"客户{external_id}", owner_id=owner.id,
+                   **fields)
     db.session.add(row)
     db.session.flush()
     return row
@@ -70,7 +71,8 @@ def records(staff):
             ("zhangsan", b1, "online_meeting", "none")), start=1):
         db.session.add(FollowUp(customer_id=row.id, employee_id=staff[who].id, method=method,
                                 at=start + timedelta(days=n), key_points=f"f{n}",
-                                outcome=outcome, lost_reason="预算不足" if outcome == "lost" else None))
+                                outcome=outcome,
+                                lost_reason="预算不足" if outcome == "lost" else None))
     db.session.commit()
 
 
