@@ -150,6 +150,7 @@ def test_dormant_customers_longest_asleep_first_by_role(app, dormant):
     assert dormant_ids(signed_in(app, "boss")) == ["d4", "d1"]  # d3 is wangwu's, not dormant
     assert signed_in(app, "money").get("/admin/dormant_customers/").status_code == 403
     html = html_of(signed_in(app, "admin").get("/admin/dormant_customers/"))
+    assert "/admin/dormant_customers/export/csv/" in html  # the export button
     assert cells(html, "dormant_since") == ["2024-12-01 09:00", "2025-01-10 09:00",
                                             "2025-02-01 09:00"]
 

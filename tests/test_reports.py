@@ -258,6 +258,13 @@ def test_csv_export_follows_the_role(app, data):
     assert [r[2] for r in zhang[1:]] == ["zhangsan"]
 
 
+def test_csv_cells_never_start_a_formula():
+    from admin_views.csv_export import cell
+
+    assert [cell(v) for v in ("=1+1", "+86 138", "-5", "@x", "张三", None, 3)] == [
+        "'=1+1", "'+86 138", "'-5", "'@x", "张三", "", 3]
+
+
 def test_csv_in_chinese_keeps_chinese_headers(app, data):
     from tests.test_admin_support import fresh_client
     from tests.conftest import login
