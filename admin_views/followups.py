@@ -75,7 +75,7 @@ def int_arg(name: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 18 else None
 
 
-class FollowUpView(SecuredView):
+class FollowUpFormView(SecuredView):
     """Not a menu entry of its own: opened from the inbox and the customer page."""
 
     roles = ("admin", "manager", "sales", "service")

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import false, or_, select
 
 from admin_views.customers import customers_in_scope, own_department_id, own_employee_id
-from models import Customer, Employee, Task
+from models import Customer, Employee, FollowUp, Task
 
 
 def about_visible_customers(query, customer_id):
@@ -51,3 +51,28 @@ def sent_by_visible_staff(query, sender_id):
         return query.filter(false())
     return query.filter(sender_id.in_(
         select(Employee.id).where(Employee.department_id == department)))
+
+
+def own_staff(employee_id):
+    """`employee_id` names the current user's own employee or, for a manager, one of
+    their department's staff (false when the user has neither)."""
+    if current_user.role == "manager":
+        department = own_department_id()
+        if department is None:
+            return false()
+        return employee_id.in_(select(Employee.id).where(Employee.department_id == department))
+    mine = own_employee_id()
+    return employee_id == mine if mine else false()
+
+
+def followups_in_scope(query):
+    """Follow-up records about customers the user may see; for sales also the records
+    they logged, for a manager those their department's staff logged; admin and ops
+    see all of them."""
+    role = current_user.role
+    if role in ("admin", "ops"):
+        return query
+    about_visible = FollowUp.customer_id.in_(customers_in_scope(select(Customer.id)))
+    if role in ("sales", "manager"):
+        return query.filter(or_(about_visible, own_staff(FollowUp.employee_id)))
+    return query.filter(about_visible)

@@ -14,6 +14,9 @@ for the roles that may open it.
     sales    own customers, read-only except the bulk tag actions; own tasks
     service  customers without money columns, read-only; own tasks
     finance  orders, read-only
+    reports  the monthly follow-up report: admin and ops everyone, a manager their
+             department, sales their own row; follow-up records, dormant customers and
+             prospect violations by the customer scope (not finance)
 """
 from flask_babel import lazy_gettext as _l
 
@@ -23,24 +26,26 @@ def all_views():
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
     from admin_views.deliveries import DeliveryView, HeldDeliveryView
-    from admin_views.followups import FollowUpView, RequestView
     from admin_views.enrollments import EnrollmentView
+    from admin_views.followup_lists import DormantCustomerView, FollowUpView, ProspectViolationView
+    from admin_views.followups import FollowUpFormView, RequestView
     from admin_views.inbox import InboxView
     from admin_views.journeys import JourneyView
     from admin_views.org import DepartmentView, EmployeeView, UserView
+    from admin_views.reports import FollowupReportView
     from admin_views.sops import SopView
     from admin_views.system import AuditLogView, SettingsView, SopVersionView
     from admin_views.tasks import TaskView
     from models import (
-        AuditLog, Customer, Delivery, Department, Employee, Enrollment, Journey, Material, Order,
-        Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User,
+        AuditLog, Customer, Delivery, Department, Employee, Enrollment, FollowUp, Journey, Material,
+        Order, Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User,
     )
 
     sop, customers, content = _l("SOP"), _l("Customers"), _l("Content")
-    org, system = _l("Organisation"), _l("System")
+    org, system, reports = _l("Organisation"), _l("System"), _l("Reports")
     return [
         InboxView(_l("Inbox"), endpoint="inbox"),  # top level, first: where employees start
-        FollowUpView(_l("Log follow-up"), endpoint="followup"),  # from the inbox, no menu
+        FollowUpFormView(_l("Log follow-up"), endpoint="followup"),  # from the inbox, no menu
         SopView(Sop, _l("SOPs"), category=sop, endpoint="sops"),
         JourneyView(Journey, _l("Journeys"), category=sop, endpoint="journeys"),
         EnrollmentView(Enrollment, _l("SOP customers"), category=sop, endpoint="enrollments"),
@@ -53,6 +58,13 @@ def all_views():
         TaskView(Task, _l("Tasks"), category=customers, endpoint="tasks"),
         RequestView(_l("New request"), category=customers, endpoint="new_request"),
         OrderView(Order, _l("Orders"), category=customers, endpoint="orders"),
+        FollowUpView(FollowUp, _l("Follow-up records"), category=customers, endpoint="followups"),
+        DormantCustomerView(Customer, _l("Dormant customers"), category=customers,
+                            endpoint="dormant_customers"),
+        ProspectViolationView(_l("Prospect violations"), category=customers,
+                              endpoint="prospect_violations"),
+        FollowupReportView(_l("Monthly follow-up report"), category=reports,
+                           endpoint="followup_report"),
         TagView(Tag, _l("Tags"), category=content, endpoint="tags"),
         SegmentView(Segment, _l("Segments"), category=content, endpoint="segments"),
         MaterialView(Material, _l("Materials"), category=content, endpoint="materials"),
