@@ -78,6 +78,7 @@ class DeliveryView(SecuredModelView):
         IntEqualFilter(Delivery.sender_id, _l("Sender"), options=LazyOptions(employee_options)),
         FilterEqual(Delivery.action, _l("Action"),
                     options=list(DELIVERY_ACTION_LABELS.items())),
+        LocalDaysFilter(Delivery.queued_at, _l("Handed over")),  # the dashboard's "sent today"
     )
 
     def scope(self, query):

@@ -51,3 +51,11 @@ def sent_by_visible_staff(query, sender_id):
         return query.filter(false())
     return query.filter(sender_id.in_(
         select(Employee.id).where(Employee.department_id == department)))
+
+
+def visible_customer_ids():
+    """A SELECT of the customer ids the current user may see; None when that is everyone
+    (the data pages' services then add no filter at all)."""
+    everyone = select(Customer.id)
+    scoped = customers_in_scope(everyone)
+    return None if scoped is everyone else scoped
