@@ -67,7 +67,7 @@ class DeliveryView(SecuredModelView):
         "status": lambda v, c, m, n: DELIVERY_LABELS.get(m.status, m.status),
     }
     column_formatters_detail = column_formatters
-    column_sortable_list = ("id", "due_at", "status", "queued_at", "sent_at")
+    column_sortable_list = ("id", "due_at", "status", "queued_at")  # indexed
     column_default_sort = ("due_at", True)
     # the SOP page links here with flt0_0=<sop id>: keep the SOP filter first
     column_filters = (

@@ -184,3 +184,12 @@ def test_stats_api(app, client, promo):
     assert east["totals"]["entered"] == 6
     assert client.get("/api/v1/sops/promo/stats", headers=bearer("zhang")).status_code == 403
     assert client.get("/api/v1/sops/nope/stats", headers=bearer("admin")).status_code == 404
+
+
+def test_sop_customer_list_shows_the_last_step_reached(app, promo):
+    admin = signed_in(app, "admin")
+    html = admin.get(f"/admin/enrollments/?flt0_0={promo['sop'].id}&flt1_1=completed"
+                     ).get_data(as_text=True)
+    cells = [text_of(c) for c in parse(html).walk()
+             if c.tag == "td" and "col-last_step" in c.classes]
+    assert cells == ["3 · day 3 10:00 task"]  # c1, the only completed one, reached its task
