@@ -18,13 +18,16 @@ SCREENS = {
     "audit_log": "/admin/audit_log/", "enrollments": "/admin/enrollments/",
     "deliveries": "/admin/deliveries/", "tasks": "/admin/tasks/", "inbox": "/admin/inbox/",
     "held_deliveries": "/admin/held_deliveries/", "send_batches": "/admin/send_batches/",
+    "sop_data": "/admin/sop_data/", "journey_data": "/admin/journey_data/",
+    "quota_calendar": "/admin/quota_calendar/",
 }
 MENU = {
     "admin": set(SCREENS),
     "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
-            "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches"},
+            "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches",
+            "sop_data", "journey_data", "quota_calendar"},
     "manager": {"customers", "employees", "enrollments", "deliveries", "tasks", "inbox",
-                "held_deliveries", "send_batches"},
+                "held_deliveries", "send_batches", "sop_data", "journey_data"},
     "sales": {"customers", "tasks", "inbox"},
     "service": {"customers", "tasks", "inbox"},
     "finance": {"orders"},
