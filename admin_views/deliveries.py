@@ -67,7 +67,7 @@ class DeliveryView(SecuredModelView):
         "status": lambda v, c, m, n: DELIVERY_LABELS.get(m.status, m.status),
     }
     column_formatters_detail = column_formatters
-    column_sortable_list = ("id", "due_at", "status", "queued_at", "sent_at")
+    column_sortable_list = ("id", "due_at", "status", "queued_at")  # indexed
     column_default_sort = ("due_at", True)
     # the SOP page links here with flt0_0=<sop id>: keep the SOP filter first
     column_filters = (
@@ -78,6 +78,7 @@ class DeliveryView(SecuredModelView):
         IntEqualFilter(Delivery.sender_id, _l("Sender"), options=LazyOptions(employee_options)),
         FilterEqual(Delivery.action, _l("Action"),
                     options=list(DELIVERY_ACTION_LABELS.items())),
+        LocalDaysFilter(Delivery.queued_at, _l("Handed over")),  # the dashboard's "sent today"
     )
 
     def scope(self, query):

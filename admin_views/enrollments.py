@@ -30,6 +30,7 @@ from admin_views.scopes import about_visible_customers
 from admin_views.sops import sop_label
 from admin_views.system import sop_options
 from jobs import lifecycle
+from jobs.analytics import last_steps
 from models import Enrollment, Sop, Tag, db
 from models.base import utcnow
 
@@ -61,6 +62,14 @@ def sop_cell(view, context, model, name):
     if current_role() not in CONFIG_ROLES:
         return str(sop)
     return Markup('<a href="{}">{}</a>').format(url_for("sops.details_view", id=sop.id), sop)
+
+
+def last_step_cell(view, context, model, name) -> str:
+    position = getattr(model, "last_step", None)
+    if position is None:
+        return ""
+    step = next((s for s in model.sop.steps if s.position == position), None)
+    return f"{position + 1} · {step}" if step else str(position + 1)
 
 
 def enrollment_status(view, context, model, name):
@@ -111,8 +120,8 @@ class EnrollmentView(SecuredModelView):
 
     simple_list_pager = True  # enrollments grow with customers x SOPs: no COUNT(*)
     column_auto_select_related = False  # get_query loads what the list shows
-    column_list = ("customer", "sop", "status", "enrolled_at", "day0", "next_due_at",
-                   "flowed_from", "ended_at", "end_reason", "flow_result")
+    column_list = ("customer", "sop", "status", "last_step", "enrolled_at", "day0",
+                   "next_due_at", "flowed_from", "ended_at", "end_reason", "flow_result")
     column_details_list = ("customer", "sop", "status", "round", "enrolled_at", "day0",
                            "next_due_at", "holdout", "flowed_from", "ended_at", "end_reason",
                            "flow_result")
@@ -124,11 +133,13 @@ class EnrollmentView(SecuredModelView):
         # the search box's placeholder
         "customer.name": _l("Customer name"), "customer.external_id": _l("External ID"),
         "round": _l("Round"), "holdout": _l("Holdout (not messaged)"),
+        "last_step": _l("Last step reached"),
     }
     column_formatters = {"customer": customer_cell, "sop": sop_cell,
-                         "flowed_from": sop_cell, "status": enrollment_status}
+                         "flowed_from": sop_cell, "status": enrollment_status,
+                         "last_step": last_step_cell}
     column_formatters_detail = column_formatters
-    column_sortable_list = ("status", "enrolled_at", "next_due_at", "ended_at")
+    column_sortable_list = ("status", "enrolled_at")  # indexed: big lists sort fast
     column_default_sort = ("enrolled_at", True)
     column_searchable_list = ("customer.name", "customer.external_id")
     # the SOP page links here with flt0_0=<sop id>: keep this filter first
@@ -139,6 +150,14 @@ class EnrollmentView(SecuredModelView):
 
     def scope(self, query):
         return about_visible_customers(query, Enrollment.customer_id)
+
+    def get_list(self, *args, **kwargs):
+        """The page's rows, each with the last step it reached (one query for the page)."""
+        count, rows = super().get_list(*args, **kwargs)
+        reached = last_steps(db.session, [e.id for e in rows])
+        for enrollment in rows:
+            enrollment.last_step = reached.get(enrollment.id)
+        return count, rows
 
     def get_query(self):
         return super().get_query().options(

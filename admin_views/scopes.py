@@ -76,3 +76,11 @@ def followups_in_scope(query):
     if role in ("sales", "manager"):
         return query.filter(or_(about_visible, own_staff(FollowUp.employee_id)))
     return query.filter(about_visible)
+
+
+def visible_customer_ids():
+    """A SELECT of the customer ids the current user may see; None when that is everyone
+    (the data pages' services then add no filter at all)."""
+    everyone = select(Customer.id)
+    scoped = customers_in_scope(everyone)
+    return None if scoped is everyone else scoped

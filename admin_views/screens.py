@@ -6,10 +6,11 @@ for the roles that may open it.
     admin, manager, sales, service: log follow-ups and raise requests for the customers
              they see; admin and managers decide reviews from their inbox
     admin    everything
-    ops      SOPs, journeys, SOP versions, tags, segments, materials; SOP customers
+    ops      SOPs, journeys, SOP versions, tags, segments, materials; the data pages and
+             the quota calendar; SOP customers
              (manual end, re-add); deliveries, held deliveries, send batches and tasks;
              customers read-only
-    manager  customers, employees, SOP customers, deliveries (also held ones), send
+    manager  customers, employees, SOP and journey data, SOP customers, deliveries (also held ones), send
              batches and tasks of their own department, read-only
     sales    own customers, read-only except the bulk tag actions; own tasks
     service  customers without money columns, read-only; own tasks
@@ -25,6 +26,7 @@ def all_views():
     from admin_views.batches import SendBatchView
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
+    from admin_views.data_pages import JourneyDataView, QuotaCalendarView
     from admin_views.deliveries import DeliveryView, HeldDeliveryView
     from admin_views.enrollments import EnrollmentView
     from admin_views.followup_lists import DormantCustomerView, FollowUpView, ProspectViolationView
@@ -33,6 +35,7 @@ def all_views():
     from admin_views.journeys import JourneyView
     from admin_views.org import DepartmentView, EmployeeView, UserView
     from admin_views.reports import FollowupReportView
+    from admin_views.sop_data import SopDataView
     from admin_views.sops import SopView
     from admin_views.system import AuditLogView, SettingsView, SopVersionView
     from admin_views.tasks import TaskView
@@ -42,7 +45,8 @@ def all_views():
     )
 
     sop, customers, content = _l("SOP"), _l("Customers"), _l("Content")
-    org, system, reports = _l("Organisation"), _l("System"), _l("Reports")
+    org, system = _l("Organisation"), _l("System")
+    reports, data = _l("Reports"), _l("Data")
     return [
         InboxView(_l("Inbox"), endpoint="inbox"),  # top level, first: where employees start
         FollowUpFormView(_l("Log follow-up"), endpoint="followup"),  # from the inbox, no menu
@@ -54,6 +58,9 @@ def all_views():
                          endpoint="held_deliveries"),
         SendBatchView(SendBatch, _l("Send batches"), category=sop, endpoint="send_batches"),
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
+        SopDataView(_l("SOP data"), category=data, endpoint="sop_data"),
+        JourneyDataView(_l("Journey data"), category=data, endpoint="journey_data"),
+        QuotaCalendarView(_l("Quota calendar"), category=data, endpoint="quota_calendar"),
         CustomerView(Customer, _l("Customers"), category=customers, endpoint="customers"),
         TaskView(Task, _l("Tasks"), category=customers, endpoint="tasks"),
         RequestView(_l("New request"), category=customers, endpoint="new_request"),

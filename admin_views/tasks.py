@@ -2,21 +2,33 @@
 steps, follow-ups), each seen by its assignee, their manager, ops and admin."""
 from __future__ import annotations
 
-from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter, FilterEqual
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
 from admin_views.base import SecuredModelView
-from admin_views.choices import ROLE_LABELS
+from admin_views.choices import ROLE_LABELS, local_zone
 from admin_views.customers import LocalDaysFilter, one_line
 from admin_views.enrollments import customer_cell
 from admin_views.scopes import tasks_in_scope
+from jobs.ops_stats import overdue
 from models import Task
+from models.base import utcnow
 
 TASK_KIND_LABELS = {"send": _l("Send messages"), "reminder": _l("Reminder"), "step": _l("SOP step"),
                     "followup": _l("Follow-up"), "request": _l("Customer request"),
                     "review": _l("Customer review")}
 TASK_STATUS_LABELS = {"open": _l("Open"), "done": _l("Done"), "cancelled": _l("Cancelled")}
+
+
+class OverdueFilter(BaseSQLAFilter):
+    """Open and overdue as the inbox counts it: due before today or past the deadline."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(overdue(utcnow(), local_zone()))
+
+    def operation(self):
+        return _l("is")
 
 
 def assignee(view, context, model, name) -> str:
@@ -55,6 +67,7 @@ class TaskView(SecuredModelView):
         FilterEqual(Task.status, _l("Status"), options=list(TASK_STATUS_LABELS.items())),
         FilterEqual(Task.kind, _l("Kind"), options=list(TASK_KIND_LABELS.items())),
         LocalDaysFilter(Task.due_at, _l("Due")),
+        OverdueFilter(Task.id, _l("Overdue"), options=[("yes", _l("yes"))]),
     )
 
     def scope(self, query):

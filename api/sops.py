@@ -7,19 +7,25 @@ does the same work a minute later, so the request still succeeds.
 """
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from dataclasses import asdict
+from zoneinfo import ZoneInfo
+
+from flask import current_app, g, jsonify, request
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from api.blueprint import ApiError, api_bp, roles_required
 from api.customers import enrollment_dict
-from api.scope import at_from, int_arg, iso, json_body, sop_by_key, visible_customer
+from api.scope import (
+    at_from, int_arg, iso, json_body, sop_by_key, visible_customer, visible_customers,
+)
+from jobs import analytics
 from jobs import lifecycle
 from jobs.core.vocab import ENROLLMENT_STATUSES
 from jobs.engine_jobs import enqueue_tick
 from jobs.events import MAX_TAGS
 from jobs.preview import MAX_DAYS, preview
-from models import Enrollment, Sop, Tag, db
+from models import Customer, Enrollment, Settings, Sop, Tag, db
 from seed.config_export import sop_to_dict
 
 SOP_READ_ROLES = ("ops", "manager")
@@ -94,6 +100,46 @@ def wake_tick() -> None:
         enqueue_tick(current_app._get_current_object())
     except (RedisError, OSError) as exc:
         current_app.logger.warning("no tick enqueued (the periodic one will run): %s", exc)
+
+
+def rate_dict(r) -> dict:
+    return {"entrants": r.entrants, "converted": r.converted, "rate": r.value,
+            "ci95": [r.low, r.high] if r.low is not None else None}
+
+
+def cohort_dict(c) -> dict:
+    lift = c.lift
+    return {"week": c.week.isoformat() if c.week else None, "all": rate_dict(c.everyone),
+            "messaged": rate_dict(c.messaged), "holdout": rate_dict(c.holdout),
+            "lift": None if lift.difference is None else {
+                "difference": lift.difference, "ci95": [lift.low, lift.high],
+                "relative": lift.relative},
+            "window_open": c.window_open}
+
+
+@api_bp.get("/sops/<key>/stats")
+@roles_required(*SOP_READ_ROLES)
+def sop_stats(key: str):
+    """The data page's figures (SPEC §3 效果分析): totals, per-step funnel, sends per
+    day and the N-day conversion with the holdout's lift, in the user's customer scope."""
+    now = at_from(request.args)
+    sop = sop_by_key(key)
+    visible = None if g.api_user.role in ("admin", "ops") else \
+        select(Customer.id).where(visible_customers())
+    stats = analytics.sop_stats(db.session, sop, now, ZoneInfo(Settings.get(db.session).timezone),
+                                visible)
+    db.session.commit()  # Settings.get may have created the row
+    conversion = stats.conversion
+    return jsonify({
+        "sop": sop.key, "at": iso(now), "totals": asdict(stats.totals),
+        "funnel": [{"step": r.position, "label": r.label, "due": r.due, **r.counts,
+                    "holdout": r.holdout} for r in stats.funnel],
+        "sends": [{"date": d.day.isoformat(), "handed": d.handed, "confirmed": d.confirmed}
+                  for d in stats.sends],
+        "conversion": {"days": conversion.days, "holdout_percent": conversion.holdout_percent,
+                       **cohort_dict(conversion.overall),
+                       "weeks": [cohort_dict(w) for w in conversion.weeks]},
+    })
 
 
 @api_bp.post("/sops/<key>/customers/<external_id>/end")

@@ -32,6 +32,13 @@ class Delivery(db.Model):
         Index("ix_deliveries_batch_status", "batch_id", "status"),
         Index("ix_deliveries_customer_status", "customer_id", "status"),
         Index("ix_deliveries_held_since", "held_since"),
+        # the data pages and lists: sort by due time, sends per day (all, per SOP),
+        # deferrals by their first planned day
+        Index("ix_deliveries_due_at", "due_at"),
+        Index("ix_deliveries_queued_at", "queued_at"),
+        Index("ix_deliveries_sop_queued", "sop_id", "queued_at"),
+        Index("ix_deliveries_sop_sent", "sop_id", "sent_at"),
+        Index("ix_deliveries_first_due", "first_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

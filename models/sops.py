@@ -171,6 +171,9 @@ class Enrollment(db.Model):
         # a changed customer's active enrollments; one SOP's active ones among given ids.
         Index("ix_enrollments_customer_status", "customer_id", "status"),
         Index("ix_enrollments_sop_status", "sop_id", "status", "customer_id"),
+        # the SOP customer list (newest first, all or one SOP) and the data page's weeks
+        Index("ix_enrollments_enrolled", "enrolled_at"),
+        Index("ix_enrollments_sop_enrolled", "sop_id", "enrolled_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

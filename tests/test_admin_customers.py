@@ -21,15 +21,17 @@ SCREENS = {
     "followups": "/admin/followups/", "dormant_customers": "/admin/dormant_customers/",
     "prospect_violations": "/admin/prospect_violations/",
     "followup_report": "/admin/followup_report/", "new_request": "/admin/new_request/",
+    "sop_data": "/admin/sop_data/", "journey_data": "/admin/journey_data/",
+    "quota_calendar": "/admin/quota_calendar/",
 }
 FOLLOW_UP_LISTS = {"followups", "dormant_customers", "prospect_violations"}
 MENU = {
     "admin": set(SCREENS),
     "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
             "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches",
-            "followup_report"} | FOLLOW_UP_LISTS,
+            "followup_report", "sop_data", "journey_data", "quota_calendar"} | FOLLOW_UP_LISTS,
     "manager": {"customers", "employees", "enrollments", "deliveries", "tasks", "inbox",
-                "held_deliveries", "send_batches", "followup_report",
+                "held_deliveries", "send_batches", "followup_report", "sop_data", "journey_data",
                 "new_request"} | FOLLOW_UP_LISTS,
     "sales": {"customers", "tasks", "inbox", "followup_report", "new_request"} | FOLLOW_UP_LISTS,
     "service": {"customers", "tasks", "inbox", "new_request"} | FOLLOW_UP_LISTS,

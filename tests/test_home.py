@@ -56,7 +56,8 @@ def test_admin_sees_sop_counts_chart_table_and_escaped_changes(client):
     assert card_value(html, "Running SOPs") == "1"
     assert "1 paused · 0 draft · 0 ended" in html
     # the chart's table: 30 days, the two recent customers, not the old one
-    table = html.split("<summary", 1)[1].split("</table>", 1)[0]
+    chart = html.split("Customers added per day (last 30 days)</figcaption>", 1)[1]
+    table = chart.split("<summary", 1)[1].split("</table>", 1)[0]
     counts = [int(td.split("</td>")[0]) for td in table.split("<tr><td>")[1:]
               for td in [td.split("<td>")[1]]]
     assert len(counts) == 30 and sum(counts) == 2

@@ -1,0 +1,212 @@
+"""The figures of the journey data page, the quota calendar and the dashboard (SPEC §4,
+§5): aggregate SQL, plain dataclasses, `visible` as in jobs/analytics.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import aliased
+
+from jobs.analytics import HOLDOUT_REASON, in_range, per_day, within
+from jobs.core.buckets import day_edges, midnight
+from jobs.core.due import local_date
+from jobs.core.vocab import QUOTA_ACTIONS
+from models import BudgetDay, Delivery, Employee, Journey, JourneyPlacement, Sop, Task
+
+STAGE_DAYS = 30  # customers per stage over time: the last 30 local days
+MOVE_DAYS = 30  # stage-to-stage moves in the last 30 days
+
+
+# --- journeys --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageCount:
+    stage_id: int
+    key: str
+    name: str
+    now: int  # customers in the stage now
+    per_day: list[int]  # customers in it at the end of each local day (oldest first)
+
+
+@dataclass(frozen=True)
+class Move:
+    source: str | None  # stage name; None = entered the journey
+    target: str | None  # stage name; None = left the journey (no stage matches any more)
+    customers: int
+
+
+@dataclass(frozen=True)
+class EmployeeReminders:
+    employee: str
+    written: int  # reminders due (written), cancelled ones left out
+    handed: int  # put in the employee's inbox
+    done: int  # marked sent by the employee
+    expired: int
+
+    @property
+    def completion(self) -> float | None:
+        return self.done / self.handed if self.handed else None
+
+
+@dataclass(frozen=True)
+class JourneyStats:
+    days: list[date]
+    stages: list[StageCount]
+    moves: list[Move]
+    employees: list[EmployeeReminders]
+
+
+def journey_stats(session, journey: Journey, now: datetime, tz: tzinfo,
+                  visible: Select | None = None) -> JourneyStats:
+    P = JourneyPlacement
+    first = local_date(now, tz) - timedelta(days=STAGE_DAYS - 1)
+    days = [first + timedelta(days=i) for i in range(STAGE_DAYS)]
+    ends = day_edges(first, STAGE_DAYS, tz)[1:]  # the end of each day
+    ends[-1] = min(ends[-1], now)  # today: as of now
+    where = [P.journey_id == journey.id, *within(P.customer_id, visible)]
+    open_at = [func.sum(case((and_(P.entered_at < end, or_(P.left_at.is_(None),
+                                                            P.left_at >= end)), 1), else_=0))
+               for end in ends]
+    rows = {r[0]: r[1:] for r in session.execute(
+        select(P.stage_id, *open_at).where(*where, P.entered_at < ends[-1],
+                                            or_(P.left_at.is_(None), P.left_at >= ends[0]))
+        .group_by(P.stage_id))}
+    now_counts = dict(session.execute(
+        select(P.stage_id, func.count()).where(*where, P.left_at.is_(None))
+        .group_by(P.stage_id)).all())
+    stages = [StageCount(s.id, s.key, s.name, now_counts.get(s.id, 0),
+                         [int(v or 0) for v in rows.get(s.id, [0] * STAGE_DAYS)])
+              for s in journey.stages]
+    names = {s.id: s.name for s in journey.stages}
+    return JourneyStats(days, stages, moves(session, journey, now, names, visible),
+                        reminders_by_employee(session, journey, visible))
+
+
+def moves(session, journey: Journey, now: datetime, names: dict[int, str],
+          visible: Select | None = None) -> list[Move]:
+    """Stage-to-stage moves of the last MOVE_DAYS days: each placement entered since then
+    paired with the customer's previous one in the journey; and leaving the journey."""
+    P, before = JourneyPlacement, aliased(JourneyPlacement)
+    since = now - timedelta(days=MOVE_DAYS)
+    where = [P.journey_id == journey.id, *within(P.customer_id, visible)]
+    previous = (select(func.max(before.id)).where(
+        before.journey_id == P.journey_id, before.customer_id == P.customer_id,
+        before.id < P.id).scalar_subquery())
+    came = aliased(JourneyPlacement)
+    counts: dict[tuple, int] = {}
+    for source, target, n in session.execute(
+            select(came.stage_id, P.stage_id, func.count()).select_from(P)
+            .outerjoin(came, came.id == previous).where(*where, P.entered_at >= since)
+            .group_by(came.stage_id, P.stage_id)):
+        counts[(source, target)] = n
+    later = aliased(JourneyPlacement)
+    left = ~select(later.id).where(later.journey_id == P.journey_id,
+                                   later.customer_id == P.customer_id,
+                                   later.id > P.id).exists()
+    for source, n in session.execute(
+            select(P.stage_id, func.count()).where(*where, P.left_at >= since, left)
+            .group_by(P.stage_id)):
+        counts[(source, None)] = n
+    order = {stage_id: i for i, stage_id in enumerate(names)}
+    ranked = sorted(counts.items(), key=lambda kv: (
+        order.get(kv[0][0], -1), order.get(kv[0][1], len(order))))
+    return [Move(names.get(s), names.get(t), n) for (s, t), n in ranked]
+
+
+def reminders_by_employee(session, journey: Journey,
+                          visible: Select | None = None) -> list[EmployeeReminders]:
+    counts: dict[str, dict[str, int]] = {}
+    for name, status, n in session.execute(
+            select(func.coalesce(Employee.name, ""), Delivery.status, func.count())
+            .select_from(Delivery).outerjoin(Employee, Employee.id == Delivery.sender_id)
+            .where(Delivery.journey_id == journey.id, Delivery.action == "reminder",
+                   *within(Delivery.customer_id, visible))
+            .group_by(Employee.name, Delivery.status)):
+        counts.setdefault(name, {})[status] = n
+    out = []
+    for name, c in sorted(counts.items()):
+        out.append(EmployeeReminders(
+            name, sum(c.values()) - c.get("cancelled", 0), c.get("queued", 0) + c.get("sent", 0),
+            c.get("sent", 0), c.get("expired", 0)))
+    return out
+
+
+# --- the quota calendar ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuotaDay:
+    day: date
+    planned: int  # messages and reminders due that day now (what is left of the plan)
+    sent: int  # handed to the sender that day
+    deferred: int  # deferred by the quota away from this, their first planned day
+    budget_used: int  # charged to the enterprise's daily budget
+    budget: int | None  # the daily budget; None = no budget
+
+
+def quota_calendar(session, now: datetime, tz: tzinfo, budget: int | None,
+                   back: int = 14, ahead: int = 14) -> list[QuotaDay]:
+    """Per local day from `back` days ago to `ahead` days on (today included)."""
+    today = local_date(now, tz)
+    first, count = today - timedelta(days=back), back + ahead + 1
+    edges = day_edges(first, count, tz)
+    counted = [Delivery.action.in_(QUOTA_ACTIONS), Delivery.status != "cancelled",
+               or_(Delivery.reason.is_(None), Delivery.reason != HOLDOUT_REASON)]
+    planned = per_day(session, Delivery.due_at, counted, edges)
+    sent = per_day(session, Delivery.queued_at, [Delivery.action.in_(QUOTA_ACTIONS)], edges)
+    deferred = per_day(session, Delivery.first_due_at, [Delivery.action.in_(QUOTA_ACTIONS)],
+                       edges)
+    used = dict(session.execute(select(BudgetDay.day, BudgetDay.used).where(
+        BudgetDay.day.between(first, first + timedelta(days=count - 1)))).all())
+    return [QuotaDay(first + timedelta(days=i), planned[i], sent[i], deferred[i],
+                     used.get(first + timedelta(days=i), 0), budget) for i in range(count)]
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dashboard:
+    running_sops: int
+    sent_today: int  # deliveries handed to the sender today
+    deferred: int  # deliveries waiting for room under the quota now
+    failed_week: int  # deliveries due in the last 7 days that failed
+    overdue_tasks: int
+    held: int  # deliveries held: the customer has no active owner
+
+
+def overdue(now: datetime, tz: tzinfo):
+    """Open tasks due before today, or past their deadline (the inbox's "overdue")."""
+    start = midnight(local_date(now, tz), tz)
+    return and_(Task.status == "open", or_(
+        Task.due_at < start, and_(Task.deadline_at.is_not(None), Task.deadline_at < now)))
+
+
+def dashboard(session, now: datetime, tz: tzinfo, visible: Select | None = None,
+              task_scope=None) -> Dashboard:
+    """`task_scope(select)` narrows tasks to the reader's (None: every task)."""
+    today = day_edges(local_date(now, tz), 1, tz)
+    week = day_edges(local_date(now, tz) - timedelta(days=6), 7, tz)
+    seen = within(Delivery.customer_id, visible)
+
+    def deliveries(*where) -> int:  # messages and reminders: what the quota counts
+        return session.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.action.in_(QUOTA_ACTIONS), *seen, *where))
+
+    tasks = select(func.count()).select_from(Task).where(overdue(now, tz))
+    return Dashboard(
+        running_sops=session.scalar(select(func.count()).select_from(Sop)
+                                    .where(Sop.status == "running")),
+        sent_today=deliveries(*in_range(Delivery.queued_at, today)),
+        deferred=deliveries(Delivery.status == "deferred"),
+        failed_week=deliveries(Delivery.status == "failed", *in_range(Delivery.due_at, week)),
+        overdue_tasks=session.scalar(task_scope(tasks) if task_scope else tasks),
+        held=deliveries(Delivery.held_since.is_not(None),
+                        Delivery.status.in_(("pending", "deferred"))),
+    )
+
+
+def sent_per_day(session, now: datetime, tz: tzinfo, days: int,
+                 visible: Select | None = None) -> list[tuple[date, int]]:
+    first = local_date(now, tz) - timedelta(days=days - 1)
+    counts = per_day(session, Delivery.queued_at,
+                     [Delivery.action.in_(QUOTA_ACTIONS), *within(Delivery.customer_id, visible)],
+                     day_edges(first, days, tz))
+    return [(first + timedelta(days=i), n) for i, n in enumerate(counts)]
+
