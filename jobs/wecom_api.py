@@ -5,7 +5,7 @@ Errors are the channel's: `NotSent` (certainly not done; also "not configured"),
 """
 from __future__ import annotations
 
-from jobs.channels.wecom import TIMEOUT, Client, call, make_client
+from jobs.channels.wecom import Client, call, make_client
 from jobs.core.wecom_events import corp_tags
 
 WELCOME_TIMEOUT = 2.0  # seconds per call: the callback answers WeCom within its 5 s
@@ -17,7 +17,7 @@ class WeComApi:
         self.client = client
 
     @classmethod
-    def from_app(cls, app, timeout: float = TIMEOUT) -> WeComApi:
+    def from_app(cls, app, timeout: float | None = None) -> WeComApi:
         return cls(make_client(app, timeout))
 
     def gettoken(self) -> dict:

@@ -65,8 +65,9 @@ def attachment(material: dict) -> dict:
                                         "url": material.get("url") or ""}}
 
 
-def make_client(app, timeout: float = TIMEOUT) -> Client:
-    """A client for the configured corp; NotSent when WeCom is not configured."""
+def make_client(app, timeout: float | None = None) -> Client:
+    """A client for the configured corp (`timeout` seconds per call, default TIMEOUT);
+    NotSent when WeCom is not configured."""
     from jobs.queues import redis_connection
 
     settings = db.session.get(Settings, 1)
@@ -74,7 +75,7 @@ def make_client(app, timeout: float = TIMEOUT) -> Client:
         raise NotSent("WeCom corp id and secret are not configured")
     client = Client(settings.wecom_corp_id, settings.wecom_secret,
                     session=RedisStorage(redis_connection(app), prefix="sop-wecom"),
-                    timeout=timeout, auto_retry=False)
+                    timeout=timeout or TIMEOUT, auto_retry=False)
     client.API_BASE_URL = settings.wecom_api_base_url or DEFAULT_BASE_URL
     return client
 
