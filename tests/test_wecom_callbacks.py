@@ -14,10 +14,9 @@ from tests.engine_support import (
     START, customer, delivery_rows, enrollment, local, run_tick, step, tags_of, welcome,
 )
 from tests.wecom_support import (
-    WELCOME, at, callbacks, fake_wecom, post, row_counts, run_jobs, set_up,
+    ADDED, WELCOME, at, callbacks, early_end_set_up, fake_wecom, post, row_counts, run_jobs,
+    set_up,
 )
-
-ADDED = local(2025, 3, 1, 9)  # after the SOPs of START started
 
 
 @pytest.fixture
@@ -137,20 +136,6 @@ def test_a_welcome_code_past_its_20_seconds_is_journaled_as_not_sent(client, wec
     assert post(client, wecom, xml).status_code == 200
     assert customer("wm-005") is not None and wecom.welcomes == []
     assert callbacks()[0].welcome.startswith("failed: WeCom 41096")
-
-
-def early_end_set_up(app, client, wecom, external_id="wm-010"):
-    """A customer added by callback, details synced, enrolled in `welcome` (early end on
-    已复购, adding 提前结束)."""
-    set_up(wecom, [welcome(early_end={"when": {"tags_any": ["已复购"]},
-                                      "add_tags": ["提前结束"]})])
-    run_tick(START + timedelta(minutes=5))
-    at(wecom, ADDED)
-    post(client, wecom, wecom.add_contact(external_id, "zhangsan", tags=["购买防晒正装"],
-                                          state="渠道活码"))
-    run_jobs(app)
-    run_tick(ADDED + timedelta(minutes=1))
-    assert enrollment("welcome", external_id).status == "active"
 
 
 def test_an_edit_callback_with_a_new_tag_ends_an_sop_early(app, client, wecom):

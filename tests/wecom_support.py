@@ -2,7 +2,7 @@
 callbacks posted through the real endpoint, RQ jobs run by a burst worker."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rq import SimpleWorker
 from sqlalchemy import func, select
@@ -11,10 +11,11 @@ from jobs.queues import SEND_QUEUE, queue, redis_connection
 from models import (
     AuditLog, ChangeJournal, Customer, ProcessedEvent, Tag, WeComCallback, WeComTagWrite, db,
 )
-from tests.engine_support import doc, load
+from tests.engine_support import START, doc, enrollment, load, local, run_tick, welcome
 from tests.support.fake_wecom import FakeWeCom
 
 WELCOME = "您好，欢迎关注！"
+ADDED = local(2025, 3, 1, 9)  # after the SOPs of START started
 
 
 def fake_wecom(app):
@@ -34,7 +35,6 @@ def wecom_settings(wecom, channel: str = "wecom", welcome: str | None = WELCOME)
 
 
 def set_up(wecom, sops=(), now: datetime | None = None, **settings) -> None:
-    from tests.engine_support import START
     load(doc(list(sops), settings=wecom_settings(wecom, **settings)), now or START)
 
 
@@ -70,3 +70,17 @@ def row_counts() -> dict[str, int]:
     db.session.expire_all()
     return {m.__tablename__: db.session.scalar(select(func.count()).select_from(m))
             for m in WRITTEN}
+
+
+def early_end_set_up(app, client, wecom, external_id="wm-010"):
+    """A customer added by callback, details synced, enrolled in `welcome` (early end on
+    已复购, adding 提前结束)."""
+    set_up(wecom, [welcome(early_end={"when": {"tags_any": ["已复购"]},
+                                      "add_tags": ["提前结束"]})])
+    run_tick(START + timedelta(minutes=5))
+    at(wecom, ADDED)
+    post(client, wecom, wecom.add_contact(external_id, "zhangsan", tags=["购买防晒正装"],
+                                          state="渠道活码"))
+    run_jobs(app)
+    run_tick(ADDED + timedelta(minutes=1))
+    assert enrollment("welcome", external_id).status == "active"
