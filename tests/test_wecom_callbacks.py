@@ -200,3 +200,19 @@ def test_transfer_fail_is_journaled_and_the_owner_stays(client, wecom):
     assert post(client, wecom, xml).status_code == 200
     assert customer("wm-022").owner.userid == "zhangsan"
     assert callbacks()[1].reason == "transfer failed: customer_refused"
+
+
+def test_details_a_lost_job_never_fetched_are_fetched_by_the_periodic_run(app, client, wecom):
+    from datetime import datetime, timezone
+
+    from jobs.queues import SEND_QUEUE, queue
+    from jobs.wecom_jobs import run_wecom
+
+    set_up(wecom)
+    at(wecom, ADDED)
+    post(client, wecom, wecom.add_contact("wm-030", "zhangsan", remark="赵先生"))
+    queue(app, SEND_QUEUE).empty()  # Redis lost the job
+    assert run_wecom()["contacts"] == 0  # too young: its own job may still come
+    later = datetime.now(timezone.utc) + timedelta(minutes=2)
+    assert run_wecom(later.isoformat())["contacts"] == 1
+    assert customer("wm-030").name == "赵先生" and callbacks()[0].synced_at is not None
