@@ -8,7 +8,8 @@ A failure is retried with backoff (`next_try_at`) and given up after
 answer was lost is simply made again.
 
 A product tag with no WeCom id (an auto-tag like "SOP完成") is created first as a
-corp tag with `add_corp_tag` (in its group, else "SOP自动标签").
+corp tag with `add_corp_tag` (in its group, else "SOP自动标签"); removing such a tag
+needs no call.
 """
 from __future__ import annotations
 
@@ -68,6 +69,14 @@ def write_tags(session, now: datetime, api) -> dict:
     counts: Counter = Counter()
     for customer_id, writes in by_customer.items():
         customer = session.get(Customer, customer_id)
+        absent = [w for w in writes if w.action == "remove" and w.tag.wecom_id is None]
+        for w in absent:  # WeCom never had this tag: nothing to remove there
+            w.status, w.done_at, w.last_error = "done", now, "not a WeCom tag: nothing to remove"
+        counts["done"] += len(absent)
+        writes = [w for w in writes if w not in absent]
+        if not writes:
+            session.commit()
+            continue
         try:
             if customer.owner is None:
                 raise Permanent("the customer has no owner to mark the tag as")

@@ -12,7 +12,7 @@ from jobs.engine_jobs import run_tick as run_tick_job
 from jobs.wecom_jobs import run_tag_writes
 from models import Settings, Tag, WeComTagWrite, db
 from tests.engine_support import (
-    START, added, count, enrollment, events, run_tick, sop, tag_added,
+    START, added, count, enrollment, events, local, run_tick, sop, step, tag_added,
 )
 from tests.test_admin_support import signed_in
 from tests.conftest import csrf_token_from, make_user
@@ -136,3 +136,23 @@ def test_ops_reads_the_callback_journal_and_sales_may_not(app, client, wecom):
     page = signed_in(app, "ops").get("/admin/wecom_callbacks/").get_data(as_text=True)
     assert "transfer failed: customer_refused" in page and "wm-9" in page
     assert signed_in(app, "sales").get("/admin/wecom_callbacks/").status_code == 403
+
+
+def test_a_tag_step_adds_and_removes_tags_in_wecom_in_one_mark_tag(app, client, wecom):
+    care = sop("care", target={"tags_any": ["VIP"]}, steps=[
+        step(0, "10:00", "tag", add_tags=["回访完成"], remove_tags=["VIP", "旧标签"])])
+    set_up(wecom, [care])
+    run_tick(START + timedelta(minutes=5))
+    at(wecom, ADDED)
+    post(client, wecom, wecom.add_contact("wm-040", "zhangsan", tags=["VIP"]))
+    run_jobs(app)
+    vip = wecom.corp_tag("VIP")
+    run_tick(ADDED + timedelta(minutes=1))
+    run_tick_job(local(2025, 3, 1, 10, 1).isoformat())
+    assert {(w.tag.name, w.action) for w in writes()} == {
+        ("回访完成", "add"), ("VIP", "remove")}  # 旧标签: the customer never had it
+    run_jobs(app)
+    [call] = wecom.mark_tag_log
+    assert call["remove_tag"] == [vip] and len(call["add_tag"]) == 1
+    assert wecom.tag_names("wm-040", "zhangsan") == ["回访完成"]
+    assert {w.status for w in writes()} == {"done"}
