@@ -18,11 +18,13 @@ SCREENS = {
     "audit_log": "/admin/audit_log/", "enrollments": "/admin/enrollments/",
     "deliveries": "/admin/deliveries/", "tasks": "/admin/tasks/", "inbox": "/admin/inbox/",
     "held_deliveries": "/admin/held_deliveries/", "send_batches": "/admin/send_batches/",
+    "wecom_callbacks": "/admin/wecom_callbacks/", "wecom_tag_writes": "/admin/wecom_tag_writes/",
 }
 MENU = {
     "admin": set(SCREENS),
     "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
-            "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches"},
+            "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches",
+            "wecom_callbacks", "wecom_tag_writes"},
     "manager": {"customers", "employees", "enrollments", "deliveries", "tasks", "inbox",
                 "held_deliveries", "send_batches"},
     "sales": {"customers", "tasks", "inbox"},
