@@ -72,11 +72,12 @@ def write_tags(session, now: datetime, api) -> dict:
         absent = [w for w in writes if w.action == "remove" and w.tag.wecom_id is None]
         for w in absent:  # WeCom never had this tag: nothing to remove there
             w.status, w.done_at, w.last_error = "done", now, "not a WeCom tag: nothing to remove"
-        counts["done"] += len(absent)
         writes = [w for w in writes if w not in absent]
-        if not writes:
-            session.commit()
-            continue
+        if absent:
+            counts["done"] += len(absent)
+            if not writes:
+                session.commit()
+                continue
         try:
             if customer.owner is None:
                 raise Permanent("the customer has no owner to mark the tag as")
