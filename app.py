@@ -115,12 +115,15 @@ def create_app(config: dict | None = None) -> Flask:
     from admin_views import init_admin
     from admin_views.auth import auth_bp, error_page
     from api import api_bp, error_pages
+    from api.wecom_callback import wecom_bp
     from seed.cli import register_cli
     import jobs.lifecycle  # noqa: F401  (its listeners cancel sends of deleted steps)
 
     app.register_blueprint(auth_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(api_bp)
+    csrf.exempt(wecom_bp)  # WeCom calls it; its security is the message signature
+    app.register_blueprint(wecom_bp)
     error_pages(app, error_page)
     init_admin(app)
     register_cli(app)

@@ -9,8 +9,9 @@ for the roles that may open it.
     ops      SOPs, journeys, SOP versions, tags, segments, materials; the data pages and
              the quota calendar; SOP customers
              (manual end, re-add); deliveries, held deliveries, send batches and tasks;
-             customers read-only
-    manager  customers, employees, SOP and journey data, SOP customers, deliveries (also held ones), send
+             customers read-only; WeCom callbacks and tag write-backs, read-only
+    manager  customers, employees, SOP and journey data, SOP customers, deliveries (also
+             held ones), send
              batches and tasks of their own department, read-only
     sales    own customers, read-only except the bulk tag actions; own tasks
     service  customers without money columns, read-only; own tasks
@@ -39,9 +40,11 @@ def all_views():
     from admin_views.sops import SopView
     from admin_views.system import AuditLogView, SettingsView, SopVersionView
     from admin_views.tasks import TaskView
+    from admin_views.wecom import WeComCallbackView, WeComTagWriteView
     from models import (
         AuditLog, Customer, Delivery, Department, Employee, Enrollment, FollowUp, Journey, Material,
-        Order, Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User,
+        Order, Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User, WeComCallback,
+        WeComTagWrite,
     )
 
     sop, customers, content = _l("SOP"), _l("Customers"), _l("Content")
@@ -80,4 +83,8 @@ def all_views():
         UserView(User, _l("Users"), category=org, endpoint="users"),
         SettingsView(Settings, _l("Settings"), category=system, endpoint="settings"),
         AuditLogView(AuditLog, _l("Audit log"), category=system, endpoint="audit_log"),
+        WeComCallbackView(WeComCallback, _l("WeCom callbacks"), category=system,
+                          endpoint="wecom_callbacks"),
+        WeComTagWriteView(WeComTagWrite, _l("WeCom tag write-backs"), category=system,
+                          endpoint="wecom_tag_writes"),
     ]

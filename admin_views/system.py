@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 from admin_views.base import SecuredModelView
+from admin_views.wecom_settings import ConnectionTestMixin
 from admin_views.forms import (
     FreeNamesField, LazyOptions, NameChoiceField, WriteOnlyField, compact, item_validator,
 )
@@ -71,7 +72,7 @@ SETTINGS_FIELDS = {
 }
 
 
-class SettingsView(SecuredModelView):
+class SettingsView(ConnectionTestMixin, SecuredModelView):
     """The one settings row: the list page opens its edit form."""
 
     roles = ("admin",)

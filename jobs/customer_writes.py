@@ -2,7 +2,8 @@
 
 Each change is recorded like any other: customer_tags/tag_changes with source
 'sop', and one change-journal row per customer, so the next tick sees it (a tag
-an SOP adds can end another SOP early or move a journey stage).
+an SOP adds can end another SOP early or move a journey stage). With the channel
+`wecom`, each added or removed tag is also queued for writing back (jobs/wecom_tags.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from jobs.wecom_tags import queue_tag_writes
 from models import ChangeJournal, Customer, CustomerTag, Tag, TagChange
 
 SOURCE = "sop"
@@ -61,6 +63,7 @@ def change_tags(session: Session, customer_ids: Sequence[int], now: datetime,
         if removed:
             session.execute(delete(CustomerTag).where(
                 tuple_(CustomerTag.customer_id, CustomerTag.tag_id).in_(removed)))
+        queue_tag_writes(session, added, removed, now)  # to WeCom, when that is the channel
         history = [("added", pair) for pair in added] + [("removed", pair) for pair in removed]
         if not history:
             continue

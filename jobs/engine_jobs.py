@@ -17,6 +17,8 @@ def run_tick(at: str | None = None) -> dict:
     from jobs.evaluator import tick
 
     from jobs.send_jobs import enqueue_due
+    from jobs.wecom_jobs import enqueue_tag_writes
+    from jobs.wecom_tags import pending_due
 
     now = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
     app = job_app()
@@ -25,6 +27,8 @@ def run_tick(at: str | None = None) -> dict:
             summary = tick(db.session, now)
             if "skipped" not in summary:  # after the commit: the batches are on record
                 summary["enqueued"] = enqueue_due(app, db.session, now)
+                if pending_due(db.session, now):  # auto-tags to write back to WeCom
+                    enqueue_tag_writes(app)
             return summary
         finally:
             db.session.remove()

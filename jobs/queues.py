@@ -75,7 +75,8 @@ class AppWorker(Worker):
     # more to import than a batch takes to send (bench/send.py).
     PRELOAD = ("jobs.engine_jobs", "jobs.evaluator", "jobs.send_jobs", "jobs.sender",
                "jobs.reconcile", "jobs.channels.task", "jobs.channels.wecom",
-               "jobs.channels.webhook", "jobs.maintenance")
+               "jobs.channels.webhook", "jobs.maintenance", "jobs.wecom_jobs",
+               "jobs.wecom_sync", "jobs.wecom_tags", "jobs.wecom_api")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -56,6 +56,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     # WeCom's per-customer results of queued batches (jobs/reconcile.py).
     PeriodicJob("reconcile", "jobs.send_jobs.run_reconcile", interval=600, job_timeout=300,
                 queue=SEND_QUEUE),
+    # WeCom (jobs/wecom_jobs.py): contact details a lost job never fetched, and the
+    # auto-tags due to be written back with mark_tag.
+    PeriodicJob("wecom", "jobs.wecom_jobs.run_wecom", interval=60, job_timeout=300,
+                queue=SEND_QUEUE),
     PeriodicJob("prune", "jobs.maintenance.prune_job", interval=24 * 3600, job_timeout=600),
 )
 

@@ -12,6 +12,7 @@ from models.journeys import (
 from models.org import ApiToken, Department, Employee, User
 from models.sops import Enrollment, Sop, SopStep, SopVersion
 from models.tasks import Task
+from models.wecom import WeComCallback, WeComTagWrite
 
 __all__ = [
     "db", "AuditLog", "Material", "Settings", "Customer", "CustomerTag", "Order",
@@ -19,5 +20,5 @@ __all__ = [
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
-    "FollowUp", "RuleRun",
+    "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite",
 ]

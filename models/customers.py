@@ -25,6 +25,8 @@ class Tag(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     group_name: Mapped[str | None] = mapped_column(String(100))
+    # the corp tag's id in WeCom (get_corp_tag_list / change_external_tag / add_corp_tag)
+    wecom_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     def __str__(self) -> str:
         return self.name

@@ -23,13 +23,15 @@ SCREENS = {
     "followup_report": "/admin/followup_report/", "new_request": "/admin/new_request/",
     "sop_data": "/admin/sop_data/", "journey_data": "/admin/journey_data/",
     "quota_calendar": "/admin/quota_calendar/",
+    "wecom_callbacks": "/admin/wecom_callbacks/", "wecom_tag_writes": "/admin/wecom_tag_writes/",
 }
 FOLLOW_UP_LISTS = {"followups", "dormant_customers", "prospect_violations"}
 MENU = {
     "admin": set(SCREENS),
     "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
             "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches",
-            "followup_report", "sop_data", "journey_data", "quota_calendar"} | FOLLOW_UP_LISTS,
+            "followup_report", "sop_data", "journey_data", "quota_calendar", "wecom_callbacks",
+            "wecom_tag_writes"} | FOLLOW_UP_LISTS,
     "manager": {"customers", "employees", "enrollments", "deliveries", "tasks", "inbox",
                 "held_deliveries", "send_batches", "followup_report", "sop_data", "journey_data",
                 "new_request"} | FOLLOW_UP_LISTS,

@@ -8,7 +8,7 @@ The fixtures (`page`, `browser`, `live_server`) are in conftest.py, the page
 helpers in tests/support/browser.py. Without chromium these tests skip, except
 under `make test` / CI (SOP_REQUIRE_BROWSER=1), where a missing browser fails.
 With SOP_SCREENSHOTS=1, `test_screenshots` loads the demo data and saves
-docs/screenshots/sop-edit.png and customer-list.png.
+docs/screenshots/sop-edit.png, customer-list.png and settings.png.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from models import Customer, Sop, db
+from models import Customer, Settings, Sop, db
 from tests.conftest import make_user
 # Re-exported: other browser tests import these from here.
 from tests.support.browser import (  # noqa: F401
@@ -100,3 +100,15 @@ def test_screenshots(app, page):
     page.wait_for_load_state("networkidle")
     assert page.locator("table.model-list tbody tr").count() > 0
     page.screenshot(path=str(SCREENSHOTS / "customer-list.png"))
+
+    # The settings screen as it looks once a WeCom app is connected (example values).
+    settings = Settings.get(db.session)
+    settings.channel, settings.wecom_corp_id = "wecom", "ww5f3a1c9e2b7d4a60"
+    settings.wecom_secret, settings.wecom_callback_token = "example-secret", "example-token"
+    settings.wecom_aes_key = "A" * 43
+    settings.welcome_message = "您好，我是您的专属顾问，有任何护肤问题随时问我～"
+    db.session.commit()
+    page.goto(screen_url(app, Settings))
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#test-wecom").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "settings.png"), full_page=True)

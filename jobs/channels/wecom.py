@@ -65,6 +65,48 @@ def attachment(material: dict) -> dict:
                                         "url": material.get("url") or ""}}
 
 
+def make_client(app, timeout: float | None = None) -> Client:
+    """A client for the configured corp (`timeout` seconds per call, default TIMEOUT);
+    NotSent when WeCom is not configured."""
+    from jobs.queues import redis_connection
+
+    settings = db.session.get(Settings, 1)
+    if settings is None or not settings.wecom_corp_id or not settings.wecom_secret:
+        raise NotSent("WeCom corp id and secret are not configured")
+    client = Client(settings.wecom_corp_id, settings.wecom_secret,
+                    session=RedisStorage(redis_connection(app), prefix="sop-wecom"),
+                    timeout=timeout or TIMEOUT, auto_retry=False)
+    client.API_BASE_URL = settings.wecom_api_base_url or DEFAULT_BASE_URL
+    return client
+
+
+def call(client: Client, endpoint: str, data: dict | None = None,
+         params: dict | None = None) -> dict:
+    """POST `data` (GET when there is none) with the error mapping of the module
+    docstring; the access token is refreshed once when WeCom refuses it."""
+    for attempt in (1, 2):
+        try:
+            if data is None:
+                return client.get(endpoint, params=dict(params or {}))
+            return client.post(endpoint, data=data)
+        except WeChatClientException as exc:
+            code = exc.errcode
+            if code in TOKEN_ERRORS and attempt == 1:
+                client.session.delete(client.access_token_key)
+                client.fetch_access_token()
+                continue
+            if code == RATE_LIMITED:
+                raise NotSent(f"WeCom {code}: rate limited") from exc
+            if code is None:  # an HTTP error (5xx): the call may have gone through
+                raise OutcomeUnknown(f"WeCom: {exc.errmsg}") from exc
+            raise Rejected(f"WeCom {code}: {exc.errmsg}") from exc
+        except requests.Timeout as exc:
+            raise OutcomeUnknown("WeCom: timed out") from exc
+        except requests.RequestException as exc:
+            raise OutcomeUnknown(f"WeCom: {exc.__class__.__name__}") from exc
+    raise NotSent("WeCom: the access token was refused twice")
+
+
 class WeComChannel:
     name = "wecom"
 
@@ -73,38 +115,10 @@ class WeComChannel:
 
     @classmethod
     def from_app(cls, app):
-        from jobs.queues import redis_connection
+        return cls(make_client(app))
 
-        settings = Settings.get(db.session)
-        if not settings.wecom_corp_id or not settings.wecom_secret:
-            raise NotSent("WeCom corp id and secret are not configured")
-        client = Client(settings.wecom_corp_id, settings.wecom_secret,
-                        session=RedisStorage(redis_connection(app), prefix="sop-wecom"),
-                        timeout=TIMEOUT, auto_retry=False)
-        client.API_BASE_URL = settings.wecom_api_base_url or DEFAULT_BASE_URL
-        return cls(client)
-
-    # --- calls with the error mapping of the module docstring ----------------------
     def _post(self, endpoint: str, data: dict) -> dict:
-        for attempt in (1, 2):
-            try:
-                return self.client.post(endpoint, data=data)
-            except WeChatClientException as exc:
-                code = exc.errcode
-                if code in TOKEN_ERRORS and attempt == 1:
-                    self.client.session.delete(self.client.access_token_key)
-                    self.client.fetch_access_token()
-                    continue
-                if code == RATE_LIMITED:
-                    raise NotSent(f"WeCom {code}: rate limited") from exc
-                if code is None:  # an HTTP error (5xx): the call may have gone through
-                    raise OutcomeUnknown(f"WeCom: {exc.errmsg}") from exc
-                raise Rejected(f"WeCom {code}: {exc.errmsg}") from exc
-            except requests.Timeout as exc:
-                raise OutcomeUnknown("WeCom: timed out") from exc
-            except requests.RequestException as exc:
-                raise OutcomeUnknown(f"WeCom: {exc.__class__.__name__}") from exc
-        raise NotSent("WeCom: the access token was refused twice")
+        return call(self.client, endpoint, data)
 
     def deliver(self, session, batch, recipients, content: Content, now) -> Outcome:
         answer = self._post("externalcontact/add_msg_template", {

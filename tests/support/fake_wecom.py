@@ -9,6 +9,7 @@ Endpoints (under /cgi-bin/; every JSON answer has errcode/errmsg, HTTP 200 unles
   POST externalcontact/get_groupmsg_send_result  send_list, next_cursor (limit <= 1000, default 500)
   POST externalcontact/get_groupmsg_list_v2   -> group_msg_list, next_cursor (limit <= 100, default 50)
   POST externalcontact/get_groupmsg_task      -> task_list, next_cursor (limit <= 1000, default 500)
+  the contact book, corp tags, welcome messages and signed callbacks: fake_wecom_contacts.py
   anything else                               -> HTTP 404, {"errcode": 404, ...}
 A limit over the maximum falls back to the default, as WeCom documents. Cursors are
 opaque strings ("c<offset>"); pass back `next_cursor` unchanged, "" = last page.
@@ -47,6 +48,8 @@ from typing import Iterable
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.support.fake_wecom_contacts import ContactBook
+
 PREFIX = "/cgi-bin/"
 MAX_IDS, MAX_TEXT_BYTES, MAX_ATTACHMENTS = 10_000, 4_000, 9
 
@@ -76,7 +79,7 @@ def _page(items: list, body: dict, maximum: int, default: int) -> tuple[list, st
     return items[start:end], (f"c{end}" if end < len(items) else "")
 
 
-class FakeWeCom:
+class FakeWeCom(ContactBook):
     def __init__(self, corp_id="ww-test-corp", secret="test-secret", token_ttl=7200,
                  strict_friends=True):
         self.corp_id, self.secret, self.token_ttl = corp_id, secret, token_ttl
@@ -121,6 +124,7 @@ class FakeWeCom:
             self._faults: list[dict] = []
             self._friends: dict[str, set[str]] = {}
             self._results: dict[str, int] = {}
+            self._reset_contacts()
 
     def friends(self, sender: str, external_userids: Iterable[str]) -> None:
         with self.lock:
@@ -188,7 +192,10 @@ class FakeWeCom:
         handler = {"externalcontact/add_msg_template": self._add_msg_template,
                    "externalcontact/get_groupmsg_send_result": self._send_result,
                    "externalcontact/get_groupmsg_list_v2": self._list_v2,
-                   "externalcontact/get_groupmsg_task": self._task}.get(name)
+                   "externalcontact/get_groupmsg_task": self._task,
+                   **self.contact_handlers()}.get(name)
+        if name == "externalcontact/get":  # a GET: its arguments are in the query
+            body = {**(body or {}), **params}
         if handler is None:
             return 404, {"errcode": 404, "errmsg": f"not found: {path}"}
         with self.lock:  # handlers are quick: run each whole under the lock
