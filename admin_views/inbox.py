@@ -156,7 +156,16 @@ class InboxView(SecuredView):
     def index(self):
         now = utcnow()
         where = groups(now)
+        kind = request.args.get("kind")
+        kind = kind if kind in TASK_KIND_LABELS else None
+        flagged = request.args.get("flagged") == "1"
+        counts = dict(open_tasks().with_entities(Task.kind, func.count(Task.id))
+                      .group_by(Task.kind).order_by(None).all())
         base = open_tasks().options(joinedload(Task.employee), joinedload(Task.customer))
+        if kind:
+            base = base.filter(Task.kind == kind)
+        if flagged:
+            base = base.filter(Task.escalated_at.is_not(None))
         sections = []
         for key, title in (("overdue", _l("Overdue")), ("today", _l("Today")),
                            ("upcoming", _l("Upcoming"))):
@@ -178,7 +187,8 @@ class InboxView(SecuredView):
                            kind_labels=TASK_KIND_LABELS, local_time=self.local_time,
                            assignee=self.assignee, customer_url=self.customer_url,
                            link=self.link,
-                           can_review=current_user.role in ("admin", "manager"))
+                           can_review=current_user.role in ("admin", "manager"),
+                           kind=kind, flagged=flagged, kind_counts=counts)
 
     @expose("/done/", methods=("POST",))
     def done_view(self):

@@ -276,7 +276,9 @@ def journal_of(external_id: str, source: str | None = None) -> list[tuple[str, d
 
 
 def tasks(**where) -> list[Task]:
-    query = select(Task)
+    """The engine's tasks (steps, reminders, sends), not the CRM rules' (follow-ups,
+    reviews: tests/test_followups.py and tests/test_crm_rules.py have those)."""
+    query = select(Task).where(Task.rule.is_(None))
     for name, value in where.items():
         query = query.where(getattr(Task, name) == value)
     return list(db.session.scalars(query.order_by(Task.id)))

@@ -146,3 +146,20 @@ def test_an_overdue_task_shows_flagged_to_its_owner(client, team):
     login(client, "zs")
     page = client.get("/admin/inbox/").get_data(as_text=True)
     assert "task-escalated" in page
+
+
+def test_the_inbox_filters_by_kind_and_by_flagged(client, team):
+    login(client, "mgr")
+    everything = client.get("/admin/inbox/").get_data(as_text=True)
+    assert "inbox-kind-review" in everything and "inbox-kind-followup" in everything
+    reviews = client.get("/admin/inbox/?kind=review").get_data(as_text=True)
+    shown = set(re.findall(r'data-task-id="(\d+)"', reviews))
+    expected = {str(t.id) for t in db.session.scalars(select(Task).where(  # 华东's only
+        Task.kind == "review", Task.status == "open", Task.customer_id == team["mine"].id))}
+    assert shown == expected and shown
+    assert "task-approve" in reviews and "task-log-followup" not in reviews
+    flagged = client.get("/admin/inbox/?flagged=1").get_data(as_text=True)
+    # the review of a record added a week ago is past its one working day: flagged; the
+    # follow-up due today is not
+    assert set(re.findall(r'data-task-id="(\d+)"', flagged)) == expected
+    assert client.get("/admin/inbox/?kind=nonsense").status_code == 200  # ignored, not an error
