@@ -34,11 +34,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import bindparam, event, func, select, text, update
 
-from bench.evaluator import bench_app, log, machine, rss_mb
+from bench.evaluator import bench_app, database_args, log, machine, rss_mb
 from models.base import UTCDateTime
 from seed.synthetic import _now
 
@@ -451,12 +450,10 @@ def markdown(r: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
+    database_args(parser, "/tmp/bench-pages")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--deliveries", type=int, default=5_000_000)
     parser.add_argument("--requests", type=int, default=20)
-    parser.add_argument("--url", help="PostgreSQL server to create database sop_bench in")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-pages"))
     args = parser.parse_args(argv)
     now = datetime.now(UTC).replace(microsecond=0)
     with bench_app(args, args.customers) as (app, session, _url):
