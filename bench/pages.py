@@ -358,8 +358,8 @@ def pages(session, browser) -> list[dict]:
     now = datetime.now(UTC)
     week_ago, today = now - timedelta(days=7), now.replace(hour=0, minute=0, second=0)
     first = "SELECT * FROM customers {where} ORDER BY added_at DESC LIMIT 21"
-    tagged = ("WHERE id IN (SELECT ct.customer_id FROM customer_tags ct "
-              "JOIN tags t ON t.id = ct.tag_id WHERE t.name = :tag)")
+    tagged = ("WHERE EXISTS (SELECT 1 FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id "
+              "WHERE ct.customer_id = customers.id AND t.name = :tag)")
     counts = [
         bare(session, "SELECT COUNT(*) FROM customers"),
         bare(session, "SELECT COUNT(*) FROM customers WHERE added_at >= :t", t=week_ago),
