@@ -51,7 +51,7 @@ BIG_TABLES = ("customers", "customer_tags", "enrollments", "deliveries", "orders
 def numbers(dialect: str, count: str) -> str:
     """A CTE `seq(n)` of 0 .. count-1."""
     if dialect == "postgresql":
-        return f"seq(n) AS (SELECT generate_series(0, {count} - 1) AS n)"
+        return f"seq(n) AS (SELECT CAST(generate_series(0, {count} - 1) AS BIGINT) AS n)"
     return (f"seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < {count})")
 
 
