@@ -79,11 +79,13 @@ class LocalDaysFilter(DateBetweenFilter):
 
 
 class HasTagFilter(BaseSQLAFilter):
-    """Customers carrying the tag (a subquery on customer_tags: no duplicate rows)."""
+    """Customers carrying the tag (EXISTS on customer_tags: no duplicate rows, and the
+    newest-first page stops after 20 hits instead of sorting every tagged customer)."""
 
     def apply(self, query, value, alias=None):
-        tagged = select(CustomerTag.customer_id).join(Tag).where(Tag.name == value)
-        return query.filter(Customer.id.in_(tagged))
+        tagged = select(CustomerTag.customer_id).join(Tag).where(
+            CustomerTag.customer_id == Customer.id, Tag.name == value)
+        return query.filter(tagged.exists())
 
     def operation(self):
         return _l("has")

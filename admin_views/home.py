@@ -14,6 +14,8 @@ from admin_views.charts import Chart
 from admin_views.choices import CONFIG_ROLES, CUSTOMER_ROLES, local_zone
 from admin_views.customers import customers_in_scope
 from admin_views.scopes import tasks_in_scope, visible_customer_ids
+from jobs.analytics import bucket, in_range
+from jobs.core.buckets import day_edges
 from jobs.ops_stats import dashboard, sent_per_day
 from models import AuditLog, Customer, Delivery, Journey, Order, Sop, Task, db
 
@@ -64,18 +66,16 @@ def sends_chart(now: datetime) -> Chart:
 
 
 def added_per_day(days: int, now: datetime) -> list[tuple[str, int]]:
-    """Customers (in the user's scope) added per local day, oldest first, zeros included."""
+    """Customers (in the user's scope) added per local day, oldest first, zeros included:
+    counted in the database (a month of a big import is hundreds of thousands of rows)."""
     zone = local_zone()
-    today = now.astimezone(zone).date()
-    start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), zone)
-    query = customers_in_scope(db.session.query(Customer.added_at)).filter(
-        Customer.added_at >= start.astimezone(timezone.utc))
-    counts: dict = {}
-    for (added,) in query:
-        day = added.astimezone(zone).date()
-        counts[day] = counts.get(day, 0) + 1
-    days_shown = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
-    return [(day.strftime("%m-%d"), counts.get(day, 0)) for day in days_shown]
+    first = now.astimezone(zone).date() - timedelta(days=days - 1)
+    edges = day_edges(first, days, zone)
+    day = bucket(Customer.added_at, edges).label("b")
+    counts = dict(customers_in_scope(db.session.query(day, func.count(Customer.id)))
+                  .filter(*in_range(Customer.added_at, edges)).group_by("b").all())
+    return [((first + timedelta(days=i)).strftime("%m-%d"), counts.get(i, 0))
+            for i in range(days)]
 
 
 def added_chart(added: list[tuple[str, int]]) -> Chart:

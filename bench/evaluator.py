@@ -98,6 +98,13 @@ def bench_app(args, size: int):
                 db.engine.dispose()
 
 
+def database_args(parser: argparse.ArgumentParser, workdir: str) -> None:
+    """The options `bench_app` reads: --db, --url, --workdir."""
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
+    parser.add_argument("--url", help="PostgreSQL server to create database sop_bench in")
+    parser.add_argument("--workdir", type=Path, default=Path(workdir))
+
+
 # --- measuring -----------------------------------------------------------------------
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -334,12 +341,10 @@ def markdown(r: dict, v: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
+    database_args(parser, "/tmp/sop-bench")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--url", help="PostgreSQL server to create database sop_bench in")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/sop-bench"))
     parser.add_argument("--holdout", type=int, default=10, metavar="PERCENT",
                         help="holdout share of the SOP event-followup (0: none)")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",

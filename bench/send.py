@@ -38,7 +38,7 @@ import requests
 from rq import SimpleWorker
 from sqlalchemy import func, select, text
 
-from bench.evaluator import Phases, bench_app, log, machine
+from bench.evaluator import Phases, bench_app, database_args, log, machine
 from jobs.queues import job_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -311,7 +311,7 @@ def markdown(r: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
+    database_args(parser, "/tmp/sop-bench-send")
     parser.add_argument("--deliveries", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=200)
@@ -320,8 +320,6 @@ def main(argv=None) -> int:
     parser.add_argument("--lead", type=int, default=120, metavar="SECONDS",
                         help="the step falls due this long after the set-up's now")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for workers")
-    parser.add_argument("--url", help="PostgreSQL server to create database sop_bench in")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/sop-bench-send"))
     args = parser.parse_args(argv)
     with bench_app(args, args.deliveries) as (app, session, url):
         result = run(app, session, args, url)

@@ -170,10 +170,12 @@ class Enrollment(db.Model):
         # statistics) cannot prefer the low-selectivity (status) or (sop, status) prefix:
         # a changed customer's active enrollments; one SOP's active ones among given ids.
         Index("ix_enrollments_customer_status", "customer_id", "status"),
-        Index("ix_enrollments_sop_status", "sop_id", "status", "customer_id"),
-        # the SOP customer list (newest first, all or one SOP) and the data page's weeks
+        Index("ix_enrollments_sop_status", "sop_id", "status", "customer_id", "holdout"),
+        # the SOP customer list (newest first, all or one SOP) and the data page's weeks;
+        # holdout (and customer_id) let the data page's totals and conversion read the
+        # index alone
         Index("ix_enrollments_enrolled", "enrolled_at"),
-        Index("ix_enrollments_sop_enrolled", "sop_id", "enrolled_at"),
+        Index("ix_enrollments_sop_enrolled", "sop_id", "enrolled_at", "holdout", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
