@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -56,9 +56,17 @@ def churn_choices() -> list[tuple[str, str]]:
 
 # --- time ----------------------------------------------------------------------------
 def local_zone() -> ZoneInfo:
-    """The enterprise time zone (settings, else the app's SOP_TIMEZONE)."""
+    """The enterprise time zone (settings, else the app's SOP_TIMEZONE), read once per
+    request: a list formats dozens of times per page (without a settings row, each
+    would be a query)."""
+    cached = getattr(request, "sop_zone", None) if has_request_context() else None
+    if cached is not None:
+        return cached
     row = db.session.get(Settings, 1)
-    return ZoneInfo(row.timezone if row else current_app.config["SOP_TIMEZONE"])
+    zone = ZoneInfo(row.timezone if row else current_app.config["SOP_TIMEZONE"])
+    if has_request_context():
+        request.sop_zone = zone  # on the request, not `g`: tests keep one app context
+    return zone
 
 
 def local_minutes(view, value: datetime, name=None) -> str:
