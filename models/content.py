@@ -82,6 +82,9 @@ class Settings(db.Model):
     prospect_min_followups: Mapped[int] = mapped_column(Integer, default=2)
     prospect_window_days: Mapped[int] = mapped_column(Integer, default=14)
 
+    def __str__(self) -> str:
+        return "settings"
+
     @classmethod
     def get(cls, session) -> Settings:
         """The settings row, created with defaults on first use."""
