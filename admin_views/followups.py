@@ -111,7 +111,7 @@ class FollowUpFormView(SecuredView):
                 event[name] = value
         if form.next_date.data:
             event["next_date"] = form.next_date.data.isoformat()
-        employee = self._employee()
+        employee = current_user.employee  # a login without one: the owner by default
         if employee is not None:
             event["employee"] = employee.userid
         try:
@@ -129,11 +129,6 @@ class FollowUpFormView(SecuredView):
                       when=due.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
                       if due else gettext("none")), "success")
         return True
-
-    @staticmethod
-    def _employee() -> Employee | None:
-        return db.session.get(Employee, current_user.employee_id) \
-            if current_user.employee_id else None
 
     @expose("/review/", methods=("POST",))
     def review(self):

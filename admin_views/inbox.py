@@ -20,13 +20,14 @@ from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from flask_babel import gettext, lazy_gettext as _l, ngettext
 from flask_login import current_user
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from admin_views.base import SecuredView
 from admin_views.choices import CUSTOMER_ROLES, ROLE_LABELS, local_minutes, local_zone
 from admin_views.scopes import tasks_in_scope
 from admin_views.tasks import TASK_KIND_LABELS
+from jobs.crm_rules import late
 from jobs.sender import mark_task_done
 from models import Customer, Delivery, JourneyReminder, SopStep, Task, db
 from models.base import utcnow
@@ -71,12 +72,10 @@ def day_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 def groups(now: datetime) -> dict:
     """The WHERE clause of each group; every open task is in exactly one."""
-    start, end = day_bounds(now)
-    # a deadline (an SLA) decides; without one, a task is late from the day after it was due
-    late = or_(and_(Task.deadline_at.is_not(None), Task.deadline_at < now),
-               and_(Task.deadline_at.is_(None), Task.due_at < start))
-    in_time = ~late
-    return {"overdue": late,
+    _, end = day_bounds(now)
+    overdue = late(now, local_zone())
+    in_time = ~overdue
+    return {"overdue": overdue,
             "today": and_(in_time, Task.due_at < end),  # due earlier, deadline not yet: today
             "upcoming": and_(in_time, Task.due_at >= end)}
 

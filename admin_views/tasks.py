@@ -22,7 +22,7 @@ TASK_STATUS_LABELS = {"open": _l("Open"), "done": _l("Done"), "cancelled": _l("C
 
 
 class OverdueFilter(BaseSQLAFilter):
-    """Open and overdue as the inbox counts it: due before today or past the deadline."""
+    """Open and overdue as the inbox counts it (jobs.crm_rules.late)."""
 
     def apply(self, query, value, alias=None):
         return query.filter(overdue(utcnow(), local_zone()))

@@ -14,12 +14,14 @@ last run (a watermark in `rule_runs`), so a run costs what changed, not every cu
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
-from jobs.customer_writes import journal
+from jobs.core.buckets import midnight
+from jobs.core.due import local_date
+from jobs.customer_writes import chunks, journal
 from models import Customer, FollowUp, RuleRun, Settings, Task
 
 CHURN_TITLE = "流失预警：{days} 天未购买"  # data, like a step's title
@@ -49,25 +51,25 @@ def churn_warnings(session, settings: Settings, now: datetime) -> int:
     if previous is not None and previous >= cutoff:
         return 0
     open_warning = aliased(Task)
-    due = (select(Customer.id).where(
+    due = session.execute(select(Customer.id, Customer.owner_id).where(
         _crossed(Customer.last_purchase_at, previous, cutoff),
         Customer.churn_status != "lost", Customer.owner_id.is_not(None),
         or_(Customer.churn_warned_at.is_(None),
             Customer.churn_warned_at < Customer.last_purchase_at),
         ~exists().where(open_warning.customer_id == Customer.id,
-                        open_warning.rule == "churn_warning", open_warning.status == "open")))
-    ids = session.scalars(due).all()
-    if not ids:
-        return 0
+                        open_warning.rule == "churn_warning", open_warning.status == "open"))
+    ).all()
     title = CHURN_TITLE.format(days=settings.churn_warning_days)
-    session.execute(insert(Task), [
-        {"kind": "followup", "status": "open", "rule": "churn_warning", "customer_id": c,
-         "employee_id": owner, "title": title, "due_at": now, "created_at": now}
-        for c, owner in session.execute(
-            select(Customer.id, Customer.owner_id).where(Customer.id.in_(ids)))])
-    session.execute(update(Customer).where(Customer.id.in_(ids)).values(churn_warned_at=now)
-                    .execution_options(synchronize_session=False))
-    return len(ids)
+    if due:
+        session.execute(insert(Task), [
+            {"kind": "followup", "status": "open", "rule": "churn_warning", "customer_id": c,
+             "employee_id": owner, "title": title, "due_at": now, "created_at": now}
+            for c, owner in due])
+    for part in chunks([c for c, _ in due]):  # the first run may find a great many
+        session.execute(update(Customer).where(Customer.id.in_(part))
+                        .values(churn_warned_at=now)
+                        .execution_options(synchronize_session=False))
+    return len(due)
 
 
 def mark_dormant(session, settings: Settings, now: datetime) -> int:
@@ -80,22 +82,28 @@ def mark_dormant(session, settings: Settings, now: datetime) -> int:
                 and_(Customer.last_interaction_at.is_(None),
                      _crossed(Customer.added_at, previous, cutoff)))
     ids = session.scalars(select(Customer.id).where(quiet, Customer.churn_status == "normal")).all()
-    if not ids:
-        return 0
-    session.execute(update(Customer).where(Customer.id.in_(ids))
-                    .values(churn_status="dormant", dormant_since=now, updated_at=now)
-                    .execution_options(synchronize_session=False))
+    for part in chunks(ids):
+        session.execute(update(Customer).where(Customer.id.in_(part))
+                        .values(churn_status="dormant", dormant_since=now, updated_at=now)
+                        .execution_options(synchronize_session=False))
     journal(session, [(c, "updated", DORMANT) for c in ids], now, source="rule")
     return len(ids)
 
 
-def escalate_overdue(session, now: datetime, today_start: datetime) -> int:
+def late(now: datetime, tz) -> ColumnElement[bool]:
+    """A task is late past its deadline (an SLA) or, without one, from the day after it
+    was due — one definition for the inbox's "overdue", the tasks filter, the
+    dashboard and the escalation."""
+    today = midnight(local_date(now, tz), tz)
+    return or_(and_(Task.deadline_at.is_not(None), Task.deadline_at < now),
+               and_(Task.deadline_at.is_(None), Task.due_at < today))
+
+
+def escalate_overdue(session, now: datetime, tz) -> int:
     """Flag each overdue open task to the manager, once."""
-    overdue = or_(and_(Task.deadline_at.is_not(None), Task.deadline_at < now),
-                  and_(Task.deadline_at.is_(None), Task.due_at < today_start))
     return session.execute(
         update(Task).where(Task.status == "open", Task.escalated_at.is_(None),
-                           Task.kind.in_(ESCALATED_KINDS), overdue)
+                           Task.kind.in_(ESCALATED_KINDS), late(now, tz))
         .values(escalated_at=now).execution_options(synchronize_session=False,
                                                     preserve_rowcount=True)).rowcount or 0
 
@@ -116,9 +124,4 @@ def prospect_violations(settings: Settings, now: datetime):
             .where(Customer.lifecycle_stage == prospect_stage(settings),
                    Customer.churn_status != "lost", Customer.added_at <= since,
                    counted < settings.prospect_min_followups))
-
-
-def today_start(now: datetime, zone) -> datetime:
-    local = now.astimezone(zone).date()
-    return datetime.combine(local, time(), zone).astimezone(now.tzinfo)
 

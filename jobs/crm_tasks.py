@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from jobs.core.workdays import add_working_days
 from jobs.customer_writes import journal
@@ -49,28 +50,33 @@ def review_deadline(settings: Settings, since: datetime) -> datetime:
     return local.astimezone(since.tzinfo)
 
 
-def department_manager(session, customer: Customer) -> Employee | None:
-    """The active manager of the owner's department (the first by id), if any."""
-    owner = customer.owner
-    if owner is None or owner.department_id is None:
-        return None
-    return session.scalar(select(Employee).where(
-        Employee.department_id == owner.department_id, Employee.role == "manager",
-        Employee.active.is_(True)).order_by(Employee.id).limit(1))
+def department_managers(session) -> dict[int, Employee]:
+    """The active manager of each department (the first by id)."""
+    managers: dict[int, Employee] = {}
+    for employee in session.scalars(select(Employee).where(
+            Employee.role == "manager", Employee.active.is_(True),
+            Employee.department_id.is_not(None)).order_by(Employee.id)):
+        managers.setdefault(employee.department_id, employee)
+    return managers
 
 
 def open_reviews(session, settings: Settings, ids, now: datetime) -> int:
-    """A review task for each pending customer among `ids` without one open."""
+    """A review task for each pending customer among `ids` without one open, for the
+    manager of the owner's department (else any manager who sees the customer)."""
     if not ids:
         return 0
     waiting = session.scalars(
-        select(Customer).where(Customer.id.in_(ids), Customer.review_status == "pending",
-                               ~Customer.id.in_(select(Task.customer_id).where(
-                                   Task.rule == "review", Task.status == "open",
-                                   Task.customer_id.in_(ids))))).all()
+        select(Customer).options(selectinload(Customer.owner))
+        .where(Customer.id.in_(ids), Customer.review_status == "pending",
+               ~Customer.id.in_(select(Task.customer_id).where(
+                   Task.rule == "review", Task.status == "open",
+                   Task.customer_id.in_(ids))))).all()
+    managers = department_managers(session) if waiting else {}
     for customer in waiting:
-        manager = department_manager(session, customer)
-        since = max(customer.added_at, now) if customer.review_reason else customer.added_at
+        department = customer.owner.department_id if customer.owner else None
+        manager = managers.get(department)
+        # a resubmitted record keeps its rejection's reason: its day counts from now
+        since = now if customer.review_reason else customer.added_at
         session.add(Task(
             kind="review", rule="review", status="open", customer=customer,
             employee=manager, role=None if manager else "manager",

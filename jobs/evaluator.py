@@ -73,8 +73,7 @@ def crm_after_changes(ctx: Context, summary: Counter) -> None:
     session = ctx.session
     summary["followups_planned"] += followups.backfill(session, ctx.settings, ctx.now)
     summary["followup_tasks"] += followups.open_due_tasks(session, ctx.now)
-    summary["escalated"] += crm_rules.escalate_overdue(
-        session, ctx.now, crm_rules.today_start(ctx.now, ctx.tz))
+    summary["escalated"] += crm_rules.escalate_overdue(session, ctx.now, ctx.tz)
     session.commit()
 
 

@@ -26,7 +26,7 @@ OPEN_CHUNK = 5000  # follow-up tasks opened per tick at most (the rest next minu
 BACKFILL_CHUNK = 20_000  # customers without a planned follow-up, planned per tick
 PROMISED_AT = time(9, 0)  # a follow-up promised for a date is due at 09:00 local
 TITLE = "客户跟进"  # data, like a step's title: shown as written
-CUSTOMERS = Customer.__table__  # executemany updates go through Core (not ORM bulk by pk)
+CUSTOMERS, TASKS = Customer.__table__, Task.__table__  # executemany updates: Core, not ORM
 
 
 def intervals(settings: Settings) -> Intervals:
@@ -127,20 +127,23 @@ def _sync_open_tasks(session, ids: list[int], now: datetime) -> int:
                Customer.owner_id, Customer.next_followup_at)
         .join(Customer, Customer.followup_task_id == Task.id)
         .where(Customer.id.in_(ids), Task.status == "open")).all()
-    changed = 0
-    for row in rows:
-        due = row.next_followup_at
-        if due is None or visible_from(due, LEAD.days) > now:
-            session.execute(update(Task).where(Task.id == row.id)
-                            .values(status="cancelled", done_at=now))
-            session.execute(update(Customer).where(Customer.id == row.cid)
-                            .values(followup_task_id=None))
-            changed += 1
-        elif (row.employee_id, row.due_at) != (row.owner_id, due):
-            session.execute(update(Task).where(Task.id == row.id)
-                            .values(employee_id=row.owner_id, due_at=due))
-            changed += 1
-    return changed
+    gone = [r for r in rows
+            if r.next_followup_at is None or visible_from(r.next_followup_at, LEAD.days) > now]
+    moved = [r for r in rows if r not in gone
+             and (r.employee_id, r.due_at) != (r.owner_id, r.next_followup_at)]
+    if gone:
+        session.execute(update(Task).where(Task.id.in_([r.id for r in gone]))
+                        .values(status="cancelled", done_at=now)
+                        .execution_options(synchronize_session=False))
+        session.execute(update(Customer).where(Customer.id.in_([r.cid for r in gone]))
+                        .values(followup_task_id=None)
+                        .execution_options(synchronize_session=False))
+    if moved:
+        session.execute(update(TASKS).where(TASKS.c.id == bindparam("tid"))
+                        .values(employee_id=bindparam("owner"), due_at=bindparam("due")),
+                        [{"tid": r.id, "owner": r.owner_id, "due": r.next_followup_at}
+                         for r in moved])
+    return len(gone) + len(moved)
 
 
 def backfill(session, settings: Settings, now: datetime) -> int:

@@ -9,9 +9,10 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from jobs.analytics import HOLDOUT_REASON, in_range, per_day, within
-from jobs.core.buckets import day_edges, midnight
+from jobs.core.buckets import day_edges
 from jobs.core.due import local_date
 from jobs.core.vocab import QUOTA_ACTIONS
+from jobs.crm_rules import late
 from models import BudgetDay, Delivery, Employee, Journey, JourneyPlacement, Sop, Task
 
 STAGE_DAYS = 30  # customers per stage over time: the last 30 local days
@@ -172,10 +173,8 @@ class Dashboard:
 
 
 def overdue(now: datetime, tz: tzinfo):
-    """Open tasks due before today, or past their deadline (the inbox's "overdue")."""
-    start = midnight(local_date(now, tz), tz)
-    return and_(Task.status == "open", or_(
-        Task.due_at < start, and_(Task.deadline_at.is_not(None), Task.deadline_at < now)))
+    """Open tasks that are late (jobs.crm_rules.late: the inbox's "overdue")."""
+    return and_(Task.status == "open", late(now, tz))
 
 
 def dashboard(session, now: datetime, tz: tzinfo, visible: Select | None = None,
