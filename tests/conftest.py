@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
-from models import Employee, Department, User, db  # noqa: E402
+from models import Customer, Department, Employee, Tag, User, db  # noqa: E402
 from models.audit import acting_as  # noqa: E402
 
 PASSWORD = "correct horse battery"
@@ -218,3 +219,19 @@ def page(browser, live_server):
     tab = context.new_page()
     yield tab
     context.close()
+
+
+@pytest.fixture
+def org():
+    """Two sales in 华东 (zhang, li), one in 华北 (wang), a 华东 manager; a customer each."""
+    with acting_as("test"):
+        staff = {"zhang": make_employee("zhang", "华东"), "li": make_employee("li", "华东"),
+                 "wang": make_employee("wang", "华北"),
+                 "boss": make_employee("boss", "华东", role="manager")}
+        customers = {name: Customer(external_id=f"ext-{name}", name=f"Customer of {name}",
+                                    owner=emp, annual_value=Decimal("123456.78"))
+                     for name, emp in staff.items() if name != "boss"}
+        db.session.add_all(customers.values())
+        db.session.add(Tag(name="vip"))
+        db.session.commit()
+    return staff, customers

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from tests.conftest import login, make_user
+
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
@@ -105,4 +107,12 @@ def signed_in(app, username: str):
 
     client = fresh_client(app)
     login(client, username)
+    return english(client)
+
+
+# --- a signed-in client per role (the `org` fixture is in conftest) ---------------------
+def client_for(app, role, employee=None):
+    make_user(role, role, employee)
+    client = fresh_client(app)
+    login(client, role)
     return english(client)
