@@ -195,7 +195,7 @@ class SecuredModelView(ModelView):
 
     def check_with_rules(self, form, config: dict) -> bool:
         """Check `config` with the screen's validator and put each problem on its field."""
-        from seed.config_io import known_from_db
+        from config_io.importer import known_from_db
 
         problems = self.config_validator(config, known_from_db(db.session))
         show_problems(form, problems, self.problem_fields_for(form))

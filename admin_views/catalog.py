@@ -97,7 +97,7 @@ class TagView(CatalogView):
         super().on_model_delete(tag)
 
     def used_by(self, tag) -> list[str]:
-        from seed.config_io import journey_to_dict, sop_to_dict
+        from config_io.importer import journey_to_dict, sop_to_dict
 
         users = [str(_l("SOP %(key)s", key=s.key)) for s in db.session.scalars(select(Sop))
                  if names_tag(sop_to_dict(s), tag.name)]

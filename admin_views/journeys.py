@@ -239,7 +239,7 @@ class JourneyView(JourneySyncMixin, SecuredModelView):
 
     def _validate_switch(self, form) -> bool:
         """A switch flipped on the list is checked as the whole journey would be."""
-        from seed.config_io import journey_to_dict
+        from config_io.importer import journey_to_dict
 
         journey = self.get_one(form.list_form_pk.data)
         if journey.sync_started_at:

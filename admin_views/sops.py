@@ -312,7 +312,7 @@ class SopView(SopLifecycleMixin, SecuredModelView):
     def problem_fields_for(self, form) -> dict:
         """A lock on the target names the target fields that were changed."""
         def changed(f):
-            from seed.config_io import sop_to_dict
+            from config_io.importer import sop_to_dict
 
             stored = sop_to_dict(f._obj)["target"] if f._obj is not None else {}
             return changed_target_fields(f, stored)
@@ -321,7 +321,7 @@ class SopView(SopLifecycleMixin, SecuredModelView):
 
     # --- saving ----------------------------------------------------------------
     def on_model_change(self, form, model: Sop, is_created: bool) -> None:
-        from seed.config_io import normalise_condition, record_sop_version
+        from config_io.importer import normalise_condition, record_sop_version
 
         model.target = normalise_condition(model.target)
         model.early_end_when = normalise_condition(model.early_end_when)

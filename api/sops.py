@@ -26,7 +26,7 @@ from jobs.engine_jobs import enqueue_tick
 from jobs.events import MAX_TAGS
 from jobs.preview import MAX_DAYS, preview
 from models import Customer, Enrollment, Settings, Sop, Tag, db
-from seed.config_export import sop_to_dict
+from config_io.export import sop_to_dict
 
 SOP_READ_ROLES = ("ops", "manager")
 SOP_WRITE_ROLES = ("ops",)

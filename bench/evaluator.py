@@ -186,7 +186,7 @@ def machine(session) -> dict:
 
 def set_up(session, customers: int, analyze: bool, holdout: int) -> float:
     from bench.scenario import document, make_world
-    from seed.config_io import import_document
+    from config_io.importer import import_document
 
     started = time.perf_counter()
     problems = import_document(session, document(holdout), NOW)

@@ -181,7 +181,7 @@ def make_users(session) -> None:
 def set_up(session, args, now: datetime) -> dict:
     from bench.scenario import document, make_world
     from models import Sop
-    from seed.config_io import import_document
+    from config_io.importer import import_document
 
     dialect = session.get_bind().dialect.name
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")

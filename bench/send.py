@@ -6,7 +6,7 @@
 Set-up through the product's own paths: a config document (`quota: {limit: 1, period:
 day}`, channel `wecom` at a fake server in this process, 50 employees, 5 nurture SOPs
 of one message step on day 0, due `--lead` s after `now`, `--batch-size` 200, priorities
-10..50) via `seed.config_io.import_document`; N / 1.2 customers (`seed.synthetic`),
+10..50) via `config_io.importer.import_document`; N / 1.2 customers (`seed.synthetic`),
 customer n in SOP n % 5, 10 % also in the next one, 5 % in the next two (the planner
 sends the highest priority, defers the rest); `jobs.lifecycle.start`, one `tick`.
 Once the batches are due (`not_before`, on the real clock the workers use):
@@ -86,7 +86,7 @@ def tag_customers(session) -> None:
 def set_up(session, args, fake, now: datetime) -> dict:
     from jobs import evaluator, lifecycle
     from models import Sop
-    from seed.config_io import import_document
+    from config_io.importer import import_document
     from seed.synthetic import make_customers
 
     due = min((now + timedelta(seconds=args.lead)).astimezone(TZ),

@@ -18,7 +18,7 @@ from jobs.core.due import Clock, hour_slot
 from jobs.planner import cancel_open
 from models import Customer, Delivery, Journey, JourneyPlacement, JourneyStage
 from models.base import UTCDateTime
-from seed.config_export import rule_to_yaml
+from config_io.export import rule_to_yaml
 
 
 def reminder_clock(journey: Journey, stage: JourneyStage) -> Clock:

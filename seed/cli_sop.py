@@ -14,7 +14,7 @@ from jobs.evaluator import tick
 from jobs.events import parse_time
 from models import db
 from models.audit import acting_as
-from seed.config_io import dump_yaml, export_document, import_document, load_yaml
+from config_io.importer import dump_yaml, export_document, import_document, load_yaml
 
 sop_cli = AppGroup("sop", help="SOP engine commands.")
 

@@ -53,7 +53,7 @@ class DemoSummary:
 
 
 def load_config(session: Session, now: datetime) -> None:
-    from seed.config_io import import_document
+    from config_io.importer import import_document
 
     doc = yaml.safe_load(CONFIG_PATH.read_text(encoding="utf-8"))
     # The file gives a new SOP its first status; a re-run leaves alone an SOP that

@@ -11,7 +11,7 @@ from models import (
     Sop, db,
 )
 from models.audit import acting_as
-from seed.config_io import dump_yaml, export_document, import_document
+from config_io.importer import dump_yaml, export_document, import_document
 
 FIXTURE = Path(__file__).parent / "fixtures" / "full_config.yaml"
 SECRETS = ("secret", "callback_token", "callback_aes_key")

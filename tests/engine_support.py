@@ -21,7 +21,7 @@ from models import (
     JourneyStage, Settings, Sop, Tag, TagChange, Task, db,
 )
 from models.audit import acting_as
-from seed.config_io import import_document
+from config_io.importer import import_document
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

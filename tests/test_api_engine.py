@@ -15,7 +15,7 @@ from jobs.evaluator import tick
 from jobs.queues import TICK_QUEUE, queue, redis_connection
 from models import ApiToken, AuditLog, Employee, Enrollment, Sop, db
 from models.audit import acting_as
-from seed.config_io import import_document
+from config_io.importer import import_document
 from tests.conftest import make_employee, make_user
 
 DOC = {

@@ -13,7 +13,7 @@ from models import (
     AuditLog, Employee, Journey, Material, Settings, SopVersion, db,
 )
 from models.audit import acting_as
-from seed.config_io import dump_yaml, export_document, import_document, load_yaml
+from config_io.importer import dump_yaml, export_document, import_document, load_yaml
 from tests.config_io_support import (
     FIXTURE, SECRETS, by_key, cli, exported_text, full_doc, import_ok,
     row_counts, sop_by_key,

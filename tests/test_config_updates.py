@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from models import (
     AuditLog, Journey, JourneyStage, SopStep, SopVersion, db,
 )
-from seed.config_io import export_document
+from config_io.importer import export_document
 from tests.config_io_support import (
     care_doc, full_doc, import_ok,
     import_problems, keyed_steps, sop_by_key, step_ids,

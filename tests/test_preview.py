@@ -16,7 +16,7 @@ from tests.engine_support import send
 from jobs.preview import preview
 from models import Delivery, Enrollment, Settings, Sop, Tag, db
 from models.audit import acting_as
-from seed.config_io import import_document
+from config_io.importer import import_document
 
 STEPS = [
     {"day": 0, "at": "10:00", "action": "message", "text": "欢迎"},

@@ -1,7 +1,7 @@
 """Config as code, inward: validate a YAML-shaped document and apply it all or nothing.
 
 `import_document` checks a document with the same rules as the admin forms
-(`jobs.core.config_rules`) and applies it; `seed.config_export` writes the
+(`jobs.core.config_rules`) and applies it; `config_io.export` writes the
 configuration out. Items are keyed (`key`; employees by `userid`, tags by name);
 an item in the document is its whole definition.
 """
@@ -22,11 +22,11 @@ from models import (
 )
 from models.audit import current_actor
 from models.base import utcnow
-from seed.config_export import (  # noqa: F401  (re-exported for callers of config_io)
+from config_io.export import (  # noqa: F401  (re-exported for callers of config_io)
     export_document, journey_to_dict, known_from_db, normalise_condition, rule_to_yaml,
     sop_to_dict,
 )
-from seed.config_yaml import dump_yaml, load_yaml  # noqa: F401
+from config_io.yaml_text import dump_yaml, load_yaml  # noqa: F401
 
 # --- writing the database -------------------------------------------------------
 def _by(session: Session, model, column, value):
