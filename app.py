@@ -125,6 +125,11 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(wecom_bp)  # WeCom calls it; its security is the message signature
     app.register_blueprint(wecom_bp)
     error_pages(app, error_page)
+
+    @app.get("/favicon.ico")
+    def favicon():  # browsers ask for it on every first visit
+        return app.send_static_file("favicon.ico"), 200, {"Cache-Control": "max-age=86400"}
+
     init_admin(app)
     register_cli(app)
     return app

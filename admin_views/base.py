@@ -64,6 +64,7 @@ class SecuredModelView(ModelView):
     column_type_formatters_detail = typefmt.DETAIL_FORMATTERS | {datetime: local_minutes}
     page_size = 50
     can_set_page_size = True
+    list_template = "admin/model_list.html"  # the pager says how much there is
     can_view_details = True
     action_disallowed_list: list[str] = []
 

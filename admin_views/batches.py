@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from admin_views.base import SecuredModelView
+from admin_views.choices import CHANNEL_LABELS
 from admin_views.customers import one_line
 from admin_views.deliveries import DELIVERY_LABELS
 from admin_views.forms import LazyOptions
@@ -22,7 +23,6 @@ from models import Delivery, SendBatch, db
 BATCH_LABELS = {"planned": _l("Planned"), "sending": _l("Sending"),
                 "queued": _l("Handed to the channel"), "done": _l("Done"),
                 "failed": _l("Failed")}
-CHANNEL_LABELS = {"task": _l("Inbox task"), "wecom": _l("WeCom"), "webhook": _l("Webhook")}
 
 
 def origin(view, context, model, name) -> str:
@@ -64,6 +64,14 @@ def task_link(view, context, model, name):
         url_for("tasks.details_view", id=model.task.id), str(model.task))
 
 
+def channel_reference(view, context, model, name):
+    """The channel's reference; the inbox channel's "task 42" reads as the task it made."""
+    ref = model.msgid or ""
+    if model.channel == "task" and ref.startswith("task ") and ref[5:].isdigit():
+        return str(_l("Task #%(id)s", id=ref[5:]))
+    return one_line(view, context, model, name)
+
+
 class SendBatchView(SecuredModelView):
     roles = ("admin", "ops", "manager")
     write_roles = ()
@@ -90,12 +98,12 @@ class SendBatchView(SecuredModelView):
         "reconciled_at": _l("Results fetched"),
     }
     column_formatters = {
-        "origin": origin, "step": step, "error": one_line, "msgid": one_line,
+        "origin": origin, "step": step, "error": one_line, "msgid": channel_reference,
         "status": lambda v, c, m, n: BATCH_LABELS.get(m.status, m.status),
         "channel": lambda v, c, m, n: CHANNEL_LABELS.get(m.channel, m.channel),
     }
     column_formatters_detail = column_formatters | {
-        "error": lambda v, c, m, n: m.error or "", "msgid": lambda v, c, m, n: m.msgid or "",
+        "error": lambda v, c, m, n: m.error or "", "msgid": channel_reference,
         "deliveries": delivery_counts, "fail_list": pretty_json, "task": task_link,
     }
     column_sortable_list = ("id", "not_before", "status", "queued_at", "finished_at")

@@ -19,7 +19,7 @@ from wtforms.validators import ValidationError
 
 from admin_views.base import SecuredModelView
 from admin_views.choices import (
-    CONFIG_ROLES, TIER_LABELS, churn_choices, lifecycle_stages, tag_names,
+    CHURN_LABELS, CONFIG_ROLES, TIER_LABELS, churn_choices, lifecycle_stages, tag_names,
 )
 from admin_views.forms import (
     CsrfRule, FreeNamesField, JsonKeyMixin, NameListField, ReadOnlyField, item_validator,
@@ -143,11 +143,27 @@ def in_filter(field_class, label, key, **kwargs):
     return field_class(label, json_key=("filter", key), **kwargs)
 
 
+def filter_sentence(view, context, model, name) -> str:
+    """A segment's filter as people read it ("层级：高价值、潜力 · 流失状态：正常"), each
+    part named by its form field and coded values shown by their labels."""
+    shown = {"tiers": TIER_LABELS, "churn_status": CHURN_LABELS}
+    parts = []
+    for key, value in (model.filter or {}).items():
+        field = SegmentView.form_extra_fields.get(SEGMENT_FILTER_FIELDS.get(key, ""))
+        label = field.args[0] if field is not None and field.args else key
+        values = value if isinstance(value, list) else [value]
+        labels = shown.get(key, {})
+        parts.append(str(_l("%(field)s: %(values)s", field=label,
+                            values="、".join(str(labels.get(v, v)) for v in values))))
+    return " · ".join(parts)
+
+
 class SegmentView(CatalogView):
     config_validator = staticmethod(item_validator(check_segment))
     key_field = "key"
     column_list = ("key", "name", "filter")
     column_labels = {"key": _l("Key"), "name": _l("Name"), "filter": _l("Filter")}
+    column_formatters = {"filter": filter_sentence}
     column_searchable_list = ("key", "name")
     form_columns = ("key", "name", *SEGMENT_FILTER_FIELDS.values())
     form_overrides = {"key": StringField}

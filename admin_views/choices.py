@@ -33,12 +33,38 @@ METHOD_LABELS = {"phone": _l("Phone"), "visit": _l("Visit"),
 OUTCOME_LABELS = {"none": _l("No change"), "opportunity": _l("Opportunity"),
                   "nurture": _l("To nurture"), "lost": _l("Lost")}
 TIER_LABELS = {"high": _l("High"), "potential": _l("Potential"), "normal": _l("Normal")}
+ACTION_LABELS = {"message": _l("Message"), "task": _l("Task"), "tag": _l("Tags"),
+                 "stage": _l("Lifecycle stage")}
+EVENT_LABELS = {"customer_added": _l("Customer added"), "customer_updated": _l("Customer updated"),
+                "owner_changed": _l("Owner changed"), "customer_lost": _l("Customer lost"),
+                "tag_added": _l("Tag added"), "tag_removed": _l("Tag removed"),
+                "stage_changed": _l("Stage changed"), "order_placed": _l("Order placed"),
+                "followup_logged": _l("Follow-up logged")}
+PERIOD_LABELS = {"day": _l("day"), "week": _l("week"), "month": _l("month")}
+CHANNEL_LABELS = {"task": _l("Inbox task"), "wecom": _l("WeCom"), "webhook": _l("Webhook")}
+# the audit log's action and object type (the model's class name)
+AUDIT_ACTION_LABELS = {"create": _l("create"), "update": _l("update"), "delete": _l("delete")}
+OBJECT_LABELS = {
+    "Sop": _l("SOP"), "SopStep": _l("SOP step"), "Material": _l("Material item"),
+    "Settings": _l("Settings"), "Department": _l("Department"), "Employee": _l("Employee"),
+    "User": _l("Login account"), "ApiToken": _l("API token"), "Journey": _l("Journey"),
+    "JourneyStage": _l("Journey stage"), "JourneyRule": _l("Stage rule"),
+    "JourneyCondition": _l("Rule condition"), "JourneyReminder": _l("Stage reminder"),
+    "Tag": _l("Tag"), "Customer": _l("Customer"), "Segment": _l("Segment"),
+    "Order": _l("Customer order"), "FollowUp": _l("Follow-up record"), "Task": _l("Task"),
+}
 
 
 def labelled(labels: dict):
     """A column formatter showing the label of the stored code (the code if unknown)."""
     return lambda view, context, model, name: labels.get(getattr(model, name),
                                                          getattr(model, name))
+
+
+def step_caption(step) -> str:
+    """A step as ops read it: "Day 15 10:00 Task" (第15天 10:00 任务), not its stored codes."""
+    return str(_l("Day %(day)s %(at)s %(action)s", day=step.day, at=step.at_time,
+                  action=ACTION_LABELS.get(step.action, step.action)))
 
 
 # --- choices read when a form or filter is shown -------------------------------------

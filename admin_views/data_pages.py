@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from admin_views.base import SecuredView
 from admin_views.charts import Chart, csv_response
-from admin_views.choices import local_zone
+from admin_views.choices import PERIOD_LABELS, local_zone
 from admin_views.scopes import visible_customer_ids
 from jobs.ops_stats import journey_stats, quota_calendar
 from models import Journey, Settings, db
@@ -79,7 +79,9 @@ class QuotaCalendarView(SecuredView):
         settings, days = Settings.get(db.session), self.days()
         db.session.commit()  # Settings.get may have created the row
         return self.render("admin/quota_calendar.html", days=days, chart=calendar_chart(days),
-                           settings=settings, today=datetime.now(timezone.utc)
+                           settings=settings,
+                           period=PERIOD_LABELS.get(settings.quota_period, settings.quota_period),
+                           today=datetime.now(timezone.utc)
                            .astimezone(local_zone()).date())
 
     @expose("/csv")

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from admin_views.base import SecuredModelView
+from admin_views.choices import ACTION_LABELS
 from admin_views.customers import LocalDaysFilter, employee_options
 from admin_views.enrollments import customer_cell
 from admin_views.forms import LazyOptions
 from admin_views.scopes import about_visible_customers
-from admin_views.sops import ACTION_LABELS
 from admin_views.system import sop_options
 from models import Delivery, Journey, db
 

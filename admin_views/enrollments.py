@@ -23,7 +23,7 @@ from wtforms import HiddenField, StringField
 from wtforms.validators import ValidationError
 
 from admin_views.base import SecuredModelView, current_role
-from admin_views.choices import CONFIG_ROLES, CUSTOMER_ROLES
+from admin_views.choices import CONFIG_ROLES, CUSTOMER_ROLES, step_caption
 from admin_views.forms import CsrfForm, LazyOptions, NameChoiceField
 from admin_views.lifecycle import refused
 from admin_views.scopes import about_visible_customers
@@ -36,6 +36,18 @@ from models.base import utcnow
 
 ENROLLMENT_LABELS = {"active": _l("In progress"), "ended_early": _l("Ended early"),
                      "completed": _l("Completed"), "ended_manual": _l("Ended by hand")}
+# the engine stores why an enrollment ended and what became of its flow in plain English
+# (jobs/enrollments.py, jobs/lifecycle.py, jobs/materialize.py); people read these
+END_REASON_LABELS = {"early end rule": _l("Early-end rule met"),
+                     "all steps done": _l("All steps done"),
+                     "SOP ended": _l("The SOP was ended"), "ended by hand": _l("Ended by hand")}
+FLOW_RESULTS = (
+    (re.compile(r"entered (?P<sop>\S+)$"), _l("Entered %(sop)s")),
+    (re.compile(r"skipped: already enrolled in (?P<sop>\S+)$"),
+     _l("Skipped: already in %(sop)s")),
+    (re.compile(r"skipped: (?P<sop>\S+) is not a running nurture SOP$"),
+     _l("Skipped: %(sop)s is not a running nurture SOP")),
+)
 TAG_SEPARATORS = re.compile(r"[,，、]")
 FLOW_STATUSES = ("running", "paused")  # a flow into any other SOP would be skipped
 
@@ -69,7 +81,21 @@ def last_step_cell(view, context, model, name) -> str:
     if position is None:
         return ""
     step = next((s for s in model.sop.steps if s.position == position), None)
-    return f"{position + 1} · {step}" if step else str(position + 1)
+    return step_caption(step) if step else f"#{position + 1}"
+
+
+def end_reason_cell(view, context, model, name) -> str:
+    reason = model.end_reason or ""
+    return str(END_REASON_LABELS.get(reason, reason))
+
+
+def flow_result_cell(view, context, model, name) -> str:
+    result = model.flow_result or ""
+    for pattern, label in FLOW_RESULTS:
+        found = pattern.match(result)
+        if found:
+            return str(label % found.groupdict())
+    return result
 
 
 def enrollment_status(view, context, model, name):
@@ -137,7 +163,8 @@ class EnrollmentView(SecuredModelView):
     }
     column_formatters = {"customer": customer_cell, "sop": sop_cell,
                          "flowed_from": sop_cell, "status": enrollment_status,
-                         "last_step": last_step_cell}
+                         "last_step": last_step_cell, "end_reason": end_reason_cell,
+                         "flow_result": flow_result_cell}
     column_formatters_detail = column_formatters
     column_sortable_list = ("status", "enrolled_at")  # indexed: big lists sort fast
     column_default_sort = ("enrolled_at", True)

@@ -186,6 +186,9 @@ class StrictModelConverter(AdminModelConverter):
 
     def _model_select_field(self, prop, multiple, remote_model, **kwargs):
         unbound = super()._model_select_field(prop, multiple, remote_model, **kwargs)
+        if unbound.field_class is QuerySelectField:
+            # the empty choice reads "—"; blank, Select2 showed its value "__None"
+            unbound.kwargs.setdefault("blank_text", "—")
         unbound.field_class = STRICT.get(unbound.field_class, unbound.field_class)
         return unbound
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from admin_views.base import SecuredView
 from admin_views.charts import EXPORT_CAP, Chart, csv_response
-from admin_views.choices import CONFIG_ROLES, STATUS_LABELS, local_zone
+from admin_views.choices import CONFIG_ROLES, STATUS_LABELS, local_zone, step_caption
 from admin_views.deliveries import DELIVERY_LABELS
 from admin_views.enrollments import ENROLLMENT_LABELS
 from admin_views.forms import CsrfForm
@@ -28,9 +28,9 @@ FUNNEL_CHART = ("queued", "sent", "pending", "deferred", "failed", "skipped", "e
 CSV_TABLES = ("funnel", "sends", "weeks", "customers")
 
 
-def funnel_chart(rows) -> Chart:
+def funnel_chart(rows, captions: dict) -> Chart:
     chart = Chart(str(_l("Deliveries per step, by status")),
-                  [f"{r.position + 1} · {r.label}" for r in rows], kind="stacked",
+                  [captions.get(r.position, r.label) for r in rows], kind="stacked",
                   label_every=1)
     for status in FUNNEL_CHART:
         chart.add(DELIVERY_LABELS[status], [r.counts[status] for r in rows])
@@ -96,13 +96,14 @@ class SopDataView(SecuredView):
         status = request.args.get("status")
         status = status if status in ENROLLMENT_STATUSES else None
         customers = analytics.customers(db.session, sop, status, visible=visible)
+        captions = {s.position: step_caption(s) for s in sop.steps}
         return self.render(
             "admin/sop_data.html", sop=sop, stats=stats, zone=tz, now=now,
-            funnel_chart=funnel_chart(stats.funnel), sends_chart=sends_chart(stats.sends),
+            funnel_chart=funnel_chart(stats.funnel, captions), sends_chart=sends_chart(stats.sends),
             weeks_chart=weeks_chart(stats.conversion), customers=customers, status=status,
             statuses=DELIVERY_STATUSES, delivery_labels=DELIVERY_LABELS,
             enrollment_labels=ENROLLMENT_LABELS, form=CsrfForm(),
-            can_end=self.may_end(), steps={s.position: s for s in sop.steps})
+            can_end=self.may_end(), captions=captions)
 
     def may_end(self) -> bool:
         from flask_login import current_user

@@ -19,8 +19,8 @@ from wtforms.validators import ValidationError
 
 from admin_views.base import SecuredModelView
 from admin_views.choices import (
-    CONFIG_ROLES, KIND_LABELS, STATUS_LABELS, churn_choices, labelled, lifecycle_stages,
-    tag_names,
+    ACTION_LABELS, CONFIG_ROLES, EVENT_LABELS, KIND_LABELS, STATUS_LABELS, churn_choices,
+    labelled, lifecycle_stages, tag_names,
 )
 from admin_views.forms import (
     CsrfRule, FreeNamesField, Inline, NameChoiceField, NameListField, ReadOnlyField,
@@ -28,12 +28,9 @@ from admin_views.forms import (
 )
 from admin_views.lifecycle import SopLifecycleMixin, sop_status
 from admin_views.system import pretty_json
-from jobs.core import vocab as V
 from jobs.core.config_rules import canonical_target, parse_at, validate_sop
 from models import Department, Employee, Material, Segment, Sop, SopStep, db
 
-ACTION_LABELS = {"message": _l("Message"), "task": _l("Task"), "tag": _l("Tags"),
-                 "stage": _l("Lifecycle stage")}
 
 
 # --- choices read when a form is shown ----------------------------------------
@@ -256,7 +253,7 @@ class SopView(SopLifecycleMixin, SecuredModelView):
                                                 json_key=("early_end_when", "churn_status")),
     }
     form_choices = {"kind": list(KIND_LABELS.items()),
-                    "trigger_event": [(e, e) for e in V.EVENT_TYPES]}
+                    "trigger_event": list(EVENT_LABELS.items())}
     form_overrides = {"early_end_add_tags": NameListField, "normal_end_add_tags": NameListField,
                       "description": TextAreaField, "key": StringField}
     form_args = {

@@ -11,6 +11,9 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 from admin_views.base import SecuredModelView
+from admin_views.choices import (
+    AUDIT_ACTION_LABELS, CHANNEL_LABELS, OBJECT_LABELS, PERIOD_LABELS, labelled,
+)
 from admin_views.wecom_settings import ConnectionTestMixin
 from admin_views.forms import (
     FreeNamesField, LazyOptions, NameChoiceField, WriteOnlyField, compact, item_validator,
@@ -115,8 +118,8 @@ class SettingsView(ConnectionTestMixin, SecuredModelView):
     form_overrides = {"quota_period": NameChoiceField, "channel": NameChoiceField,
                       "lifecycle_stages": FreeNamesField, "wecom_secret": WriteOnlyField,
                       "wecom_callback_token": WriteOnlyField, "wecom_aes_key": WriteOnlyField}
-    form_args = {"quota_period": {"choices": V.QUOTA_PERIODS},
-                 "channel": {"choices": V.CHANNELS}}
+    form_args = {"quota_period": {"choices": list(PERIOD_LABELS.items())},
+                 "channel": {"choices": list(CHANNEL_LABELS.items())}}
     form_widget_args = {name: {"autocomplete": "new-password"} for name in SECRETS}
 
     @expose("/")
@@ -145,7 +148,7 @@ class SettingsView(ConnectionTestMixin, SecuredModelView):
 
 # --- audit log ---------------------------------------------------------------------
 def audited_types():
-    return [(t, t) for t in db.session.scalars(
+    return [(t, OBJECT_LABELS.get(t, t)) for t in db.session.scalars(
         select(AuditLog.object_type).distinct().order_by(AuditLog.object_type))]
 
 
@@ -165,11 +168,12 @@ class AuditLogView(SecuredModelView):
         FilterEqual(AuditLog.actor, _l("Who")),
         FilterLike(AuditLog.actor, _l("Who")),
         FilterEqual(AuditLog.object_type, _l("Object type"), options=LazyOptions(audited_types)),
-        FilterEqual(AuditLog.action, _l("Action"),
-                    options=[("create", _l("create")), ("update", _l("update")),
-                             ("delete", _l("delete"))]),
+        FilterEqual(AuditLog.action, _l("Action"), options=list(AUDIT_ACTION_LABELS.items())),
     )
-    column_formatters_detail = {"before": pretty_json, "after": pretty_json}
+    column_formatters = {"action": labelled(AUDIT_ACTION_LABELS),
+                         "object_type": labelled(OBJECT_LABELS)}
+    column_formatters_detail = column_formatters | {"before": pretty_json,
+                                                    "after": pretty_json}
 
 
 # --- SOP versions ---------------------------------------------------------------------

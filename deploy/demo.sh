@@ -89,7 +89,11 @@ esac
 
 if running; then stop; fi  # a restart picks up new code and environment
 flask db upgrade
-flask seed demo
+if [ "$command" = run ]; then
+  flask seed demo  # its last lines are the logins
+else
+  flask seed demo --no-logins  # printed once, below, when everything is up
+fi
 
 if [ "$command" = run ]; then
   echo "supervisord in the foreground; the admin is at http://$SOP_BIND/admin/ (Ctrl-C stops)"

@@ -12,7 +12,8 @@ seed_cli = AppGroup("seed", help="Load demo or synthetic data.")
 
 
 @seed_cli.command("demo")
-def demo():
+@click.option("--no-logins", is_flag=True, help="Do not print the demo logins at the end.")
+def demo(no_logins: bool):
     """Load the demo configuration, logins and ~2,000 customers (safe to re-run)."""
     from seed.demo import DemoError, login_lines, seed_demo
 
@@ -27,7 +28,7 @@ def demo():
                f"{', '.join(summary.users_created) or 'none'}")
     click.echo("totals: " + ", ".join(f"{k} {v}" for k, v in summary.totals.items()))
     click.echo(f"done in {time.monotonic() - started:.1f} s")
-    for line in login_lines():
+    for line in [] if no_logins else login_lines():
         click.echo(line)
 
 

@@ -93,7 +93,7 @@ def test_send_batches_list_with_labels_and_filters(app, admin_user, batches):
     assert cells(html, "origin") == ["SOP south [south]", "SOP care [care]"]
     assert cells(html, "step") == ["1", "1"]
     assert cells(html, "error") == ["errcode 41001: no token", ""]
-    assert cells(html, "msgid") == ["", f"task {queued.task_id}"]
+    assert cells(html, "msgid") == ["", f"Task #{queued.task_id}"]
     assert cells(html, "sender") == ["Lisi (lisi)", "Zhangsan (zhangsan)"]
     # the filters are offered on the page and narrow the rows
     groups = json.loads(next(n for n in parse(html).walk()

@@ -62,7 +62,7 @@ def test_sop_data_page_shows_totals_funnel_conversion_and_customers(app, promo):
     funnel = table(html, "funnel-table")
     # step 1: 10 due; statuses in vocabulary order (pending, deferred, queued, sent, failed,
     # skipped, expired, cancelled), then the holdout among the skipped
-    assert funnel[1] == ["1 · day 0 10:00 message", "10", "1", "1", "1", "2", "1", "3", "1",
+    assert funnel[1] == ["Day 0 10:00 Message", "10", "1", "1", "1", "2", "1", "3", "1",
                          "0", "3"]
     conversion = table(html, "conversion-table")
     assert conversion[1][:4] == ["Everyone", "10", "3", "30.0 %"]
@@ -192,4 +192,4 @@ def test_sop_customer_list_shows_the_last_step_reached(app, promo):
                      ).get_data(as_text=True)
     cells = [text_of(c) for c in parse(html).walk()
              if c.tag == "td" and "col-last_step" in c.classes]
-    assert cells == ["3 · day 3 10:00 task"]  # c1, the only completed one, reached its task
+    assert cells == ["Day 3 10:00 Task"]  # c1, the only completed one, reached its task
