@@ -156,41 +156,125 @@ def test_groups_follow_the_enterprise_time_zone_and_deadlines(app, staff):
         "%Y-%m-%d %H:%M")
 
 
-def test_upcoming_is_paged_and_customers_are_capped(app, staff, monkeypatch):
-    monkeypatch.setattr("admin_views.inbox.SECTION_CAP", 2)  # overdue and today: 2 cards
+def test_the_overview_caps_each_group_and_a_group_view_pages_through_it(app, staff,
+                                                                       monkeypatch):
+    monkeypatch.setattr("admin_views.inbox.SECTION_CAP", 2)  # the overview: 2 cards a group
+    monkeypatch.setattr("admin_views.inbox.PAGE_SIZE", 20)
     zhang = staff["zhangsan"]
     late = [plain_task(f"late {i}", utcnow() - timedelta(days=3 - i), employee=zhang)
             for i in range(3)]
     start = local_midnight(SHANGHAI, 2)
     upcoming = [plain_task(f"later {i:02d}", start + timedelta(minutes=i), employee=zhang)
-                for i in range(53)]
+                for i in range(23)]
     big = send_task(zhang, [f"wx-{i:02d}" for i in range(53)], now_today())
     client = signed_in(app, "zhang")
 
     first = html_of(client.get(INBOX))
     shown = cards(first)
-    assert section_totals(first)["upcoming"] == 53
+    assert section_totals(first) == {"today": 1, "overdue": 3, "upcoming": 23}
     assert [t for t, c in shown.items() if c["section"] == "upcoming"] == [
-        t.id for t in upcoming[:50]]
-    assert "Page 1 of 2" in first
-    assert section_totals(first)["overdue"] == 3  # the oldest first, the rest counted
+        t.id for t in upcoming[:2]]
     assert [t for t, c in shown.items() if c["section"] == "overdue"] == [
-        t.id for t in late[:2]]
-    hidden = [n.all_text().split() for n in parse(first).walk() if "section-hidden" in n.classes]
-    assert hidden == [["1", "more", "task", "is", "not", "shown", "here.", "All", "tasks"]]
+        t.id for t in late[:2]]  # the oldest first, the rest counted and linked
+    hidden = {n.parent.attrs["id"]: " ".join(n.all_text().split())
+              for n in parse(first).walk() if "section-hidden" in n.classes}
+    assert hidden == {"overdue": "1 more task is not shown here. See all 3 →",
+                      "upcoming": "21 more tasks are not shown here. See all 23 →"}
     # 50 customers listed, in delivery order, then the rest counted
     assert len(shown[big.id]["customers"]) == 50
     assert shown[big.id]["customers"][:2] == [("Name of wx-00", "wx-00"),
                                               ("Name of wx-01", "wx-01")]
     assert shown[big.id]["more"] == "and 3 more"
 
-    second = html_of(client.get(INBOX + "?page=1"))
-    assert [t for t, c in cards(second).items() if c["section"] == "upcoming"] == [
-        t.id for t in upcoming[50:]]
+    page_one = html_of(client.get(INBOX + "?group=upcoming"))
+    assert list(section_totals(page_one)) == ["upcoming"]  # the group alone
+    assert [t for t in cards(page_one)] == [t.id for t in upcoming[:20]]
+    assert "Page 1 of 2" in page_one
+    second = html_of(client.get(INBOX + "?group=upcoming&page=1"))
+    assert [t for t in cards(second)] == [t.id for t in upcoming[20:]]
     assert "Page 2 of 2" in second
     # a page past the end shows the last one; nonsense is the first
-    assert "Page 2 of 2" in html_of(client.get(INBOX + "?page=99"))
-    assert "Page 1 of 2" in html_of(client.get(INBOX + "?page=-1"))
+    assert "Page 2 of 2" in html_of(client.get(INBOX + "?group=upcoming&page=99"))
+    assert "Page 1 of 2" in html_of(client.get(INBOX + "?group=upcoming&page=-1"))
+
+
+def test_overdue_splits_by_age_and_the_group_counts_stay_on_every_view(app, staff):
+    zhang = staff["zhangsan"]
+    midnight = local_midnight(SHANGHAI)
+    ages = {"recent": plain_task("yesterday", midnight - timedelta(hours=2), employee=zhang),
+            "week": plain_task("five days", midnight - timedelta(days=4, hours=2),
+                               employee=zhang),
+            "older": plain_task("a month", midnight - timedelta(days=30), employee=zhang)}
+    plain_task("later", local_midnight(SHANGHAI, 3), employee=zhang)
+    client = signed_in(app, "zhang")
+    for key, task in ages.items():
+        html = html_of(client.get(INBOX + f"?group=overdue&age={key}"))
+        assert list(cards(html)) == [task.id]
+        tabs = {n.attrs["class"].split()[1]: n.all_text().split()[-1]
+                for n in parse(html).walk() if n.tag == "a" and "inbox-group-" in
+                n.attrs.get("class", "")}
+        assert tabs == {"inbox-group-today": "0", "inbox-group-overdue": "3",
+                        "inbox-group-upcoming": "1"}
+    html = html_of(client.get(INBOX + "?group=overdue"))
+    chips = [" ".join(n.all_text().split()) for n in parse(html).walk()
+             if n.tag == "a" and "inbox-age-" in n.attrs.get("class", "")]
+    assert chips == ["Up to 1 day 1", "2 to 7 days 1", "Over a week 1"]
+    ages_shown = [" ".join(n.all_text().split()) for n in parse(html).walk()
+                  if "task-age" in n.classes]
+    assert ages_shown == ["30 days late", "5 days late", "1 day late"]
+
+
+def test_a_one_customer_card_shows_tier_stage_last_follow_up_and_last_message(app, staff):
+    from models import FollowUp
+
+    zhang = staff["zhangsan"]
+    task = send_task(zhang, ["wx-ctx"], now_today(), text="Spring offer")
+    with acting_as("test"):
+        row = customer("wx-ctx", zhang)
+        row.tier, row.lifecycle_stage = "high", "付费"
+        db.session.add(FollowUp(customer_id=row.id, employee_id=zhang.id, at=utcnow(),
+                                method="phone", key_points="Asked about the   new cream"))
+        db.session.commit()
+    older = send_task(zhang, ["wx-ctx"], now_today() - timedelta(days=1), text="Old news")
+    press_done(signed_in(app, "zhang"), older.id)
+    html = html_of(signed_in(app, "zhang").get(INBOX))
+    card = next(n for n in parse(html).walk() if n.attrs.get("data-task-id") == str(task.id))
+    context = next(n for n in card.walk() if "task-context" in n.classes)
+    parts = [" ".join(n.all_text().split()) for n in context.children]
+    day = utcnow().astimezone(SHANGHAI).strftime("%m-%d")
+    assert parts == ["Tier: High", "Stage: 付费", f"Last follow-up: {day} Asked about the new cream",
+                     f"Last message: {day} Old news"]
+
+
+def test_ticked_send_tasks_are_marked_done_together_audited_and_counted(app, staff):
+    zhang, li = staff["zhangsan"], staff["lisi"]
+    mine = [send_task(zhang, [f"wx-{i}", f"wx-{i}b"], now_today(), sop_key=f"s{i}")
+            for i in range(3)]
+    follow_up = plain_task("call", now_today(), employee=zhang)
+    theirs = send_task(li, ["wx-li"], now_today(), sop_key="south")
+    client = signed_in(app, "zhang")
+    page = html_of(client.get(INBOX))
+    ticks = [n.attrs for n in parse(page).walk() if "task-tick" in n.classes]
+    assert {t["value"] for t in ticks} == {str(t.id) for t in mine}  # send tasks only
+    assert {t["form"] for t in ticks} == {"bulk-today"}
+    token = csrf_token_from(page)
+    ids = [str(mine[0].id), str(mine[1].id), str(follow_up.id), str(theirs.id)]
+    resp = client.post("/admin/inbox/done-many/", data={"csrf_token": token, "id": ids},
+                       follow_redirects=True)
+    html = html_of(resp)
+    assert flashes(html, "success") == ["2 send tasks marked done, 4 messages marked sent."]
+    assert flashes(html, "warning") == [
+        "2 ticked tasks were left as they are (done already, not send tasks or not yours)."]
+    db.session.expire_all()
+    assert [db.session.get(Task, t.id).status for t in (*mine, follow_up, theirs)] == [
+        "done", "done", "open", "open", "open"]
+    assert statuses(mine[0]) == ["sent", "sent"] and statuses(theirs) == ["queued"]
+    audited = db.session.scalars(select(AuditLog.object_id).where(
+        AuditLog.object_type == "Task", AuditLog.actor == "zhang")).all()
+    assert sorted(audited) == sorted([mine[0].id, mine[1].id])
+    assert client.post("/admin/inbox/done-many/", data={"id": [str(mine[2].id)]}
+                       ).status_code == 400  # no CSRF token
+    assert db.session.get(Task, mine[2].id).status == "open"
 
 
 def test_a_one_customer_task_shows_its_customer(app, staff):
@@ -325,3 +409,37 @@ def test_in_a_browser_a_sales_user_copies_the_text_and_clicks_done(app, page, of
     assert statuses(offer) == ["sent"] * 3
     assert db.session.scalar(select(func.count()).select_from(Task).where(
         Task.status == "open")) == 0
+
+
+@pytest.mark.browser
+def test_in_a_browser_overdue_pages_and_ticked_send_tasks_are_done_together(app, page, staff):
+    from tests.support.browser import sign_in
+
+    zhang = staff["zhangsan"]
+    late = [plain_task(f"late {i:02d}", utcnow() - timedelta(days=30 - i), employee=zhang)
+            for i in range(23)]
+    sends = [send_task(zhang, [f"wx-{i}"], now_today(), sop_key=f"s{i}") for i in range(2)]
+    sign_in(page, "zhang")
+    page.goto("/lang/en")
+    page.goto(INBOX)
+    with page.expect_navigation():
+        page.click(".inbox-group-overdue")
+    assert page.locator(".inbox-task").count() == 20
+    assert page.locator(".page-of").inner_text() == "Page 1 of 2"
+    with page.expect_navigation():
+        page.click(".inbox-pager >> text='2'")
+    shown = page.locator(".inbox-task").evaluate_all(
+        "cards => cards.map(c => Number(c.dataset.taskId))")
+    assert shown == [t.id for t in late[20:]]
+
+    with page.expect_navigation():
+        page.click(".inbox-group-today")
+    page.click(".tick-all")  # static/inbox.js ticks the boxes that belong to the form
+    assert page.locator(".task-tick:checked").count() == 2
+    with page.expect_navigation():
+        page.click("form.inbox-bulk button[type=submit]")
+    assert page.locator(".alert-success").inner_text().replace("×", "").strip() == \
+        "2 send tasks marked done, 2 messages marked sent."
+    assert page.locator(".inbox-group-today .badge").inner_text() == "0"
+    db.session.expire_all()
+    assert {db.session.get(Task, t.id).status for t in sends} == {"done"}
