@@ -2,6 +2,7 @@
 choices read from the database when a form is shown, and the local time zone."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,19 @@ def step_caption(step) -> str:
     """A step as ops read it: "Day 15 10:00 Task" (第15天 10:00 任务), not its stored codes."""
     return str(_l("Day %(day)s %(at)s %(action)s", day=step.day, at=step.at_time,
                   action=ACTION_LABELS.get(step.action, step.action)))
+
+
+STEP_SUMMARY = re.compile(r"day (?P<day>\d+) (?P<at>\d\d:\d\d) (?P<action>\w+)$")
+
+
+def audit_summary(object_type: str, summary: str | None) -> str:
+    """An audit row's object as stored, but an SOP step ("day 1 10:00 message", its
+    str() when written) by its caption ("第1天 10:00 发消息")."""
+    found = STEP_SUMMARY.match(summary or "") if object_type == "SopStep" else None
+    if found is None:
+        return summary or ""
+    return str(_l("Day %(day)s %(at)s %(action)s", day=found["day"], at=found["at"],
+                  action=ACTION_LABELS.get(found["action"], found["action"])))
 
 
 # --- choices read when a form or filter is shown -------------------------------------

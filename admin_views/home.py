@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from admin_views.base import SecuredIndexView
 from admin_views.charts import Chart
-from admin_views.choices import CONFIG_ROLES, CUSTOMER_ROLES, OBJECT_LABELS, local_zone
+from admin_views.choices import (
+    CONFIG_ROLES, CUSTOMER_ROLES, OBJECT_LABELS, audit_summary, local_zone,
+)
 from admin_views.customers import customers_in_scope
 from admin_views.scopes import tasks_in_scope, visible_customer_ids
 from jobs.analytics import bucket, in_range
@@ -125,4 +127,5 @@ class HomeView(SecuredIndexView):
                 select(func.count(Order.id), func.coalesce(func.sum(Order.amount), 0))
                 .where(Order.placed_at >= month_ago)).one()
             context.update(orders_30d=count, amount_30d=amount)
-        return self.render("admin/home.html", object_labels=OBJECT_LABELS, **context)
+        return self.render("admin/home.html", object_labels=OBJECT_LABELS,
+                           audit_summary=audit_summary, **context)

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from admin_views.base import SecuredModelView
 from admin_views.choices import (
-    AUDIT_ACTION_LABELS, CHANNEL_LABELS, OBJECT_LABELS, PERIOD_LABELS, labelled,
+    AUDIT_ACTION_LABELS, CHANNEL_LABELS, OBJECT_LABELS, PERIOD_LABELS, audit_summary, labelled,
 )
 from admin_views.wecom_settings import ConnectionTestMixin
 from admin_views.forms import (
@@ -171,7 +171,8 @@ class AuditLogView(SecuredModelView):
         FilterEqual(AuditLog.action, _l("Action"), options=list(AUDIT_ACTION_LABELS.items())),
     )
     column_formatters = {"action": labelled(AUDIT_ACTION_LABELS),
-                         "object_type": labelled(OBJECT_LABELS)}
+                         "object_type": labelled(OBJECT_LABELS),
+                         "summary": lambda v, c, m, n: audit_summary(m.object_type, m.summary)}
     column_formatters_detail = column_formatters | {"before": pretty_json,
                                                     "after": pretty_json}
 
