@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from jobs import crm_tasks
 from jobs.events import apply_events
+from jobs.sender import mark_task_done
 from models import Customer, Employee, Task
 
 METHODS = ("phone", "wecom", "visit", "online_meeting", "email")
@@ -22,13 +23,21 @@ REQUESTS = ((3, "补开发票"), (8, "更换收货地址"), (15, "申请试用�
 
 
 def staff_work(session: Session, moment: datetime, day: int) -> None:
-    """Follow-ups logged for most tasks a day old (every sixth is left overdue), most
-    reviews decided, a request now and then."""
+    """Like a real team: SOP step, send and reminder tasks done within hours of being due
+    (every twelfth is left overdue), follow-ups logged for most tasks a day old (every
+    twelfth left), most reviews decided, a request now and then."""
     late = moment - timedelta(days=1)
+    for task in session.scalars(select(Task).where(
+            Task.kind.in_(("step", "send", "reminder")), Task.status == "open",
+            Task.due_at < moment - timedelta(hours=6))):
+        if task.id % 12 == 0 or task.employee is None:
+            continue
+        mark_task_done(session, task, task.due_at + timedelta(hours=1 + task.id % 4),
+                       by=task.employee.userid)
     events = []
     for task in session.scalars(select(Task).where(
             Task.rule == "cadence", Task.status == "open", Task.due_at < late)):
-        if task.id % 6 == 0:
+        if task.id % 12 == 0:
             continue
         outcome = OUTCOMES[task.id % len(OUTCOMES)]
         event = {"type": "followup_logged", "external_id": task.customer.external_id,
