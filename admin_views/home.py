@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from admin_views.base import SecuredIndexView
+from admin_views.calendar import calendar_warning
 from admin_views.charts import Chart
 from admin_views.choices import CONFIG_ROLES, CUSTOMER_ROLES, local_zone
 from admin_views.customers import customers_in_scope
@@ -111,6 +112,7 @@ class HomeView(SecuredIndexView):
         if role in OPS_ROLES:
             context.update(ops_cards=ops_cards(now), sends_chart=sends_chart(now))
         if role in CONFIG_ROLES:
+            context["calendar_warning"] = calendar_warning(now.astimezone(local_zone()).date())
             context.update(
                 sops=sop_counts(), running_url=list_url("sops", (Sop.status, "running")),
                 journeys_enabled=db.session.scalar(

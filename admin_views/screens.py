@@ -5,7 +5,7 @@ for the roles that may open it.
     everyone but finance: the inbox (their open tasks, by the same row rules as Tasks)
     admin, manager, sales, service: log follow-ups and raise requests for the customers
              they see; admin and managers decide reviews from their inbox
-    admin    everything
+    admin    everything (the work calendar: ops may read it)
     ops      SOPs, journeys, SOP versions, tags, segments, materials; the data pages and
              the quota calendar; SOP customers
              (manual end, re-add); deliveries, held deliveries, send batches and tasks;
@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 
 def all_views():
     from admin_views.batches import SendBatchView
+    from admin_views.calendar import CalendarDayView
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
     from admin_views.data_pages import JourneyDataView, QuotaCalendarView
@@ -42,7 +43,7 @@ def all_views():
     from admin_views.tasks import TaskView
     from admin_views.wecom import WeComCallbackView, WeComTagWriteView
     from models import (
-        AuditLog, Customer, Delivery, Department, Employee, Enrollment, FollowUp, Journey, Material,
+        AuditLog, CalendarDay, Customer, Delivery, Department, Employee, Enrollment, FollowUp, Journey, Material,
         Order, Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User, WeComCallback,
         WeComTagWrite,
     )
@@ -82,6 +83,8 @@ def all_views():
         EmployeeView(Employee, _l("Employees"), category=org, endpoint="employees"),
         UserView(User, _l("Users"), category=org, endpoint="users"),
         SettingsView(Settings, _l("Settings"), category=system, endpoint="settings"),
+        CalendarDayView(CalendarDay, _l("Work calendar"), category=system,
+                        endpoint="work_calendar"),
         AuditLogView(AuditLog, _l("Audit log"), category=system, endpoint="audit_log"),
         WeComCallbackView(WeComCallback, _l("WeCom callbacks"), category=system,
                           endpoint="wecom_callbacks"),

@@ -22,6 +22,7 @@ from models import (
 )
 from models.audit import current_actor
 from models.base import utcnow
+from config_io.calendar import apply_calendar
 from config_io.export import (  # noqa: F401  (re-exported for callers of config_io)
     export_document, journey_to_dict, known_from_db, normalise_condition, rule_to_yaml,
     sop_to_dict,
@@ -86,6 +87,8 @@ def apply_settings(session: Session, d: dict) -> Settings:
                       ("welcome_message", "welcome_message")):
         if key in wecom:
             setattr(s, attr, wecom[key])
+    if d.get("calendar") is not None:
+        apply_calendar(session, d["calendar"])
     return s
 
 

@@ -1,6 +1,7 @@
 """All models, imported once so metadata is complete for Alembic and create_all."""
 from models.audit import AuditLog
 from models.base import db
+from models.calendar import CalendarDay
 from models.content import Material, Settings
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
@@ -20,5 +21,5 @@ __all__ = [
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
-    "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite",
+    "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite", "CalendarDay",
 ]

@@ -102,3 +102,14 @@ def export_config(path):
         click.echo(f"exported to {path}", err=True)
     else:
         sys.stdout.write(text)
+
+
+@sop_cli.command("calendar-fill")
+def calendar_fill_command():
+    """Fill the work calendar from chinesecalendar (idempotent; entered days are kept)."""
+    from jobs.workdays import fill_from_package
+
+    with acting_as("cli:calendar"):
+        added = fill_from_package(db.session)
+        db.session.commit()
+    click.echo(json.dumps({"added": added}))

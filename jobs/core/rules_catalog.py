@@ -1,6 +1,7 @@
 """Checks of settings and the catalogues: employees, tags, materials, segments."""
 from __future__ import annotations
 
+from datetime import date
 from zoneinfo import available_timezones
 
 from jobs.core import vocab as V
@@ -14,7 +15,7 @@ SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn
 # --- settings and catalogues ------------------------------------------------------
 def check_settings(c: Checker, s, path: str) -> None:
     allowed = ("timezone", "quota", "channel", "webhook_url", "wecom", "lifecycle_stages",
-               "tiers", "crm")
+               "tiers", "crm", "calendar")
     if not c.mapping(s, path, allowed):
         return
     tz = s.get("timezone")
@@ -67,6 +68,40 @@ def check_settings(c: Checker, s, path: str) -> None:
         if stage and isinstance(stages, list) and stage not in stages:
             c.add(join(cpath, "prospect_stage"), "'{name}' is not one of the lifecycle stages",
                   name=stage)
+
+
+    if s.get("calendar") is not None:
+        check_calendar(c, s["calendar"], join(path, "calendar"))
+
+
+def parse_day(value) -> date | None:
+    """A calendar date: YAML reads an unquoted 2027-01-01 as a date, quoted as text."""
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def check_calendar(c: Checker, cal, path: str) -> None:
+    """`{holidays: [YYYY-MM-DD, ...], workdays: [...]}`: real dates, each listed once."""
+    if not c.mapping(cal, path, ("holidays", "workdays")):
+        return
+    seen: dict[date, str] = {}
+    for kind in ("holidays", "workdays"):
+        for i, value in enumerate(c.items(cal.get(kind), join(path, kind))):
+            day = parse_day(value)
+            if day is None:
+                c.add(join(join(path, kind), i), "not a date (YYYY-MM-DD): '{value}'",
+                      value=value)
+            elif day in seen:
+                c.add(join(join(path, kind), i), "{day} is already listed in {kind}",
+                      day=day.isoformat(), kind=seen[day])
+            else:
+                seen[day] = kind
 
 
 def check_employee(c: Checker, e, path: str) -> None:

@@ -60,6 +60,8 @@ CRM_TEXT_SETTINGS = ("prospect_stage",)  # a lifecycle stage; empty: the first s
 TASK_RULES = ("cadence", "churn_warning", "review", "review_rejected")
 
 QUOTA_PERIODS = ("day", "week", "month")
+CALENDAR_KINDS = ("holiday", "workday")  # a day off / a make-up working day (调休)
+CALENDAR_SOURCES = ("chinesecalendar", "manual")  # filled from the package / entered
 CHANNELS = ("task", "wecom", "webhook")
 CONDITION_KINDS = ("tags_any", "stage", "churn_status")
 REMINDER_KINDS = ("stage", "followup")
