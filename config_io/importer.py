@@ -161,7 +161,7 @@ def match_unkeyed(rows: list[SopStep], wanted: list[dict]) -> dict[int, SopStep]
     return pairs
 
 
-def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
+def apply_steps(session: Session, sop: Sop, steps: list[dict], now: datetime) -> None:
     """Update steps in place (ids survive: deliveries will point at them)."""
     ordered = sorted(steps, key=lambda s: (s["day"], parse_at(s["at"])))
     existing = list(sop.steps)
@@ -176,7 +176,7 @@ def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
     kept = []
     for position, d, step in plan:
         if step is None:
-            step = SopStep(sop=sop)
+            step = SopStep(sop=sop, added_at=now if sop.started_at else None)
             session.add(step)
         step.position, step.key = position, d.get("key")
         step.day, step.at_time, step.action = d["day"], parse_at(d["at"]), d["action"]
@@ -192,7 +192,7 @@ def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
     sop.steps = kept  # delete-orphan removes the rest (the engine cancels their sends)
 
 
-def apply_sop(session: Session, d: dict) -> Sop:
+def apply_sop(session: Session, d: dict, now: datetime) -> Sop:
     """Create or update one SOP from its document shape (flows resolved separately)."""
     sop = _keyed(session, Sop.key, d["key"])
     sop.name, sop.kind = d["name"], d["kind"]
@@ -217,7 +217,7 @@ def apply_sop(session: Session, d: dict) -> Sop:
     sop.early_end_add_tags = list(early.get("add_tags") or [])
     sop.normal_end_add_tags = list(normal.get("add_tags") or [])
     session.flush()
-    apply_steps(session, sop, d.get("steps") or [])
+    apply_steps(session, sop, d.get("steps") or [], now)
     return sop
 
 
@@ -321,13 +321,14 @@ def import_document(session: Session, doc, now: datetime | None = None) -> list[
         for item in doc.get(section) or []:
             apply(session, item)
     session.flush()
-    sops = [(apply_sop(session, d), d) for d in doc.get("sops") or []]
+    now = now or utcnow()
+    sops = [(apply_sop(session, d, now), d) for d in doc.get("sops") or []]
     session.flush()
     for sop, d in sops:
         apply_flows(session, sop, d)
     session.flush()
     for sop, d in sops:
-        move_status(session, sop, d.get("status"), now or utcnow())
+        move_status(session, sop, d.get("status"), now)
     session.flush()
     for sop, _ in sops:
         record_sop_version(session, sop)

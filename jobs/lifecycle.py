@@ -7,13 +7,13 @@ draft -> initializing (the next tick runs the full evaluation) -> running <-> pa
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, event, inspect, select, update
 
 from jobs.context import Context
 from jobs.core.checker import N_
-from jobs.enrollments import clock_of, end, held_out
+from jobs.enrollments import ALL, clock_of, end, enter, held_out
 from jobs.placements import place_by_hand
 from jobs.planner import cancel_open
 from models import (
@@ -63,6 +63,11 @@ def resume(session, sop: Sop, now: datetime) -> None:
                              status=sop.status)
     # paused before its first evaluation finished: run it now
     sop.status = "running" if sop.initialized_at else "initializing"
+    if sop.status == "running" and sop.kind == "new_customer":
+        # customers added while paused whose entry window is still open enter now; the
+        # others' windows closed while it was paused, so they never do (SPEC §3)
+        enter(Context(session, now), sop, ALL,
+              added_since=now - timedelta(hours=sop.entry_window_hours))
 
 
 def end_sop(session, sop: Sop, now: datetime) -> int:
@@ -134,6 +139,14 @@ def place_customer(session, journey: Journey, stage: JourneyStage, customer: Cus
 def _cancel_pending_of_deleted_step(mapper, connection, step) -> None:
     """Deleting a step cancels its pending sends (SPEC §3)."""
     cancel_open(connection, Delivery.step_id == step.id, "step deleted")
+
+
+@event.listens_for(SopStep, "before_insert")
+def _stamp_added_step(mapper, connection, step) -> None:
+    """A step added to a started SOP (the admin form) is stamped with the clock; an
+    import stamps it with its own `now` first."""
+    if step.added_at is None and step.sop is not None and step.sop.started_at is not None:
+        step.added_at = datetime.now(timezone.utc)
 
 
 @event.listens_for(SopStep, "after_insert")

@@ -32,6 +32,19 @@ def _not_before(column, due):
     return case((column > literal(due, UTCDateTime), column), else_=literal(due, UTCDateTime))
 
 
+LATE_STEP = "step added after its time had passed"
+
+
+def _skip_reasons(step: SopStep, due) -> list[tuple]:
+    """(condition, reason) under which an enrollment's delivery of `step` is written
+    as skipped: a held-out customer gets no message; a step added to a started SOP
+    after its due time for an enrollment already in it is not sent late (SPEC §3)."""
+    skips = [(and_(Enrollment.holdout, literal(step.action == "message")), "holdout")]
+    if step.added_at is not None and due < step.added_at:
+        skips.append((Enrollment.enrolled_at < literal(step.added_at, UTCDateTime), LATE_STEP))
+    return skips
+
+
 def write_sop_deliveries(ctx: Context) -> int:
     horizon = ctx.horizon
     groups = ctx.session.execute(
@@ -48,15 +61,16 @@ def write_sop_deliveries(ctx: Context) -> int:
         picked = and_(Enrollment.sop_id == sop_id, Enrollment.day0 == day0,
                       Enrollment.status == "active", Enrollment.next_due_at < horizon)
         for slot in clock.due_by(day0, ctx.today):
-            step = steps[slot.id]
-            held_out = and_(Enrollment.holdout, literal(step.action == "message"))
+            step, due = steps[slot.id], due_at(day0, slot, ctx.tz)
+            skips = _skip_reasons(step, due)
             rows = (
                 select(Enrollment.customer_id, literal(sop_id), Enrollment.id, literal(step.id),
                        Enrollment.round, literal(step.position), literal(step.key),
                        literal(step.action), Customer.owner_id,
-                       _not_before(Enrollment.enrolled_at, due_at(day0, slot, ctx.tz)),
-                       case((held_out, literal("skipped")), else_=literal("pending")),
-                       case((held_out, literal("holdout")), else_=null()),
+                       _not_before(Enrollment.enrolled_at, due),
+                       case(*[(w, literal("skipped")) for w, _ in skips],
+                            else_=literal("pending")),
+                       case(*[(w, literal(r)) for w, r in skips], else_=null()),
                        literal(ctx.now, UTCDateTime))
                 .join(Customer, Customer.id == Enrollment.customer_id)
                 .where(picked, ~select(Delivery.id).where(

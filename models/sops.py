@@ -126,6 +126,9 @@ class SopStep(db.Model):
     add_tags: Mapped[list] = mapped_column(JSON, default=list)
     remove_tags: Mapped[list] = mapped_column(JSON, default=list)
     stage: Mapped[str | None] = mapped_column(String(50))
+    # when the step was added to an SOP already started: enrollments older than this
+    # whose due time for it had already passed skip it (SPEC §3: not sent late)
+    added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sop: Mapped[Sop] = relationship(back_populates="steps")
     attachments: Mapped[list[Material]] = relationship(

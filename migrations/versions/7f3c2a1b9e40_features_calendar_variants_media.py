@@ -9,6 +9,8 @@ Create Date: 2026-12-05 09:20:00.000000
 from alembic import op
 import sqlalchemy as sa
 
+import models.base
+
 
 # revision identifiers, used by Alembic.
 revision = '7f3c2a1b9e40'
@@ -29,7 +31,11 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_days')),
     sa.UniqueConstraint('day', name=op.f('uq_calendar_days_day'))
     )
+    with op.batch_alter_table('sop_steps', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('added_at', models.base.UTCDateTime(), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('sop_steps', schema=None) as batch_op:
+        batch_op.drop_column('added_at')
     op.drop_table('calendar_days')
