@@ -20,7 +20,7 @@ def list_deliveries():
         select(Delivery.id, Sop.key.label("sop"), Journey.key.label("journey"),
                Delivery.stage_key, Delivery.position, Delivery.step_key, Delivery.action,
                Customer.external_id, Employee.userid.label("sender"), Delivery.due_at,
-               Delivery.status, Delivery.sent_at, Delivery.reason)
+               Delivery.status, Delivery.sent_at, Delivery.reason, Delivery.variant)
         .join(Customer, Customer.id == Delivery.customer_id)
         .outerjoin(Sop, Sop.id == Delivery.sop_id)
         .outerjoin(Journey, Journey.id == Delivery.journey_id)
@@ -39,4 +39,5 @@ def list_deliveries():
         "step": r.position, "step_key": r.step_key, "action": r.action,
         "customer": r.external_id, "sender": r.sender, "due_at": iso(r.due_at),
         "status": r.status, "sent_at": iso(r.sent_at), "reason": r.reason,
+        "variant": r.variant,
     } for r in rows])

@@ -58,7 +58,8 @@ def normalise_condition(cond: dict | None, keys=TARGET_JSON_KEYS) -> dict:
 def step_to_dict(step: SopStep) -> dict:
     d = {"key": step.key, "day": step.day, "at": step.at_time, "action": step.action}
     if step.action == "message":
-        d.update(text=step.text, attachments=[m.key for m in step.attachments])
+        d.update(text=step.text, attachments=[m.key for m in step.attachments],
+                 variants=[compact(dict(v)) for v in step.variants or []])
     elif step.action == "task":
         d.update(title=step.task_title, text=step.text, assignee=step.task_assignee,
                  deadline_hours=step.task_deadline_hours)

@@ -187,9 +187,18 @@ def apply_steps(session: Session, sop: Sop, steps: list[dict], now: datetime) ->
         step.add_tags = list(d.get("add_tags") or [])
         step.remove_tags = list(d.get("remove_tags") or [])
         step.stage = d.get("stage")
+        step.variants = variants_of(d) if d["action"] == "message" else None
         step.attachments = _materials(session, d.get("attachments"))
         kept.append(step)
     sop.steps = kept  # delete-orphan removes the rest (the engine cancels their sends)
+
+
+def variants_of(d: dict) -> list[dict] | None:
+    """A step's variants as stored: every field present, the weight 1 by default."""
+    if not d.get("variants"):
+        return None
+    return [{"key": v["key"], "text": v["text"], "attachments": list(v.get("attachments") or []),
+             "weight": v.get("weight") or 1} for v in d["variants"]]
 
 
 def apply_sop(session: Session, d: dict, now: datetime) -> Sop:

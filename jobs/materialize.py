@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, case, insert, literal, null, select, update
+from sqlalchemy import BigInteger, and_, case, cast, insert, literal, null, select, update
 
 from jobs.context import Context
 from jobs.core.due import due_at
+from jobs.core.variants import BUCKETS, SPREAD, thresholds
 from jobs.core.vocab import OPEN_DELIVERY_STATUSES
 from jobs.customer_writes import change_tags, set_stage
 from jobs.enrollments import clock_of, flow
@@ -30,6 +31,19 @@ ACTIVE_SOP = ("running",)  # a paused SOP writes and sends nothing new
 def _not_before(column, due):
     """A step already past at entry is due at once: the later of the two."""
     return case((column > literal(due, UTCDateTime), column), else_=literal(due, UTCDateTime))
+
+
+def variant_sql(step: SopStep, sop_id: int):
+    """The A/B variant key each enrollment gets (jobs/core/variants.py `pick`, in SQL)."""
+    variants = step.variants or []
+    if step.action != "message" or len(variants) < 2:
+        return null()
+    weights = [int(v.get("weight") or 1) for v in variants]
+    total = sum(weights)
+    b = (cast(Enrollment.customer_id, BigInteger) * SPREAD + sop_id * 31) % BUCKETS
+    return case(*[(b * total < cut * BUCKETS, literal(v["key"]))
+                  for v, cut in zip(variants, thresholds(weights))],
+                else_=literal(variants[-1]["key"]))
 
 
 LATE_STEP = "step added after its time had passed"
@@ -66,7 +80,7 @@ def write_sop_deliveries(ctx: Context) -> int:
             rows = (
                 select(Enrollment.customer_id, literal(sop_id), Enrollment.id, literal(step.id),
                        Enrollment.round, literal(step.position), literal(step.key),
-                       literal(step.action), Customer.owner_id,
+                       literal(step.action), variant_sql(step, sop_id), Customer.owner_id,
                        _not_before(Enrollment.enrolled_at, due),
                        case(*[(w, literal("skipped")) for w, _ in skips],
                             else_=literal("pending")),
@@ -78,7 +92,8 @@ def write_sop_deliveries(ctx: Context) -> int:
                     Delivery.round == Enrollment.round).exists()))
             result = ctx.session.execute(insert(Delivery).from_select(
                 ["customer_id", "sop_id", "enrollment_id", "step_id", "round", "position",
-                 "step_key", "action", "sender_id", "due_at", "status", "reason", "created_at"],
+                 "step_key", "action", "variant", "sender_id", "due_at", "status", "reason",
+                 "created_at"],
                 rows).execution_options(preserve_rowcount=True))
             written += result.rowcount or 0
         following = clock.next_after(day0, ctx.today, ctx.tz)

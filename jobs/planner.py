@@ -204,7 +204,7 @@ def correct_ledger(session, customer_id: int, period: date, limit: int) -> None:
 
 
 # --- 2. batches -------------------------------------------------------------------
-BATCH_KEY = ("sop_id", "step_id", "journey_id", "reminder_id", "sender_id", "due_at")
+BATCH_KEY = ("sop_id", "step_id", "variant", "journey_id", "reminder_id", "sender_id", "due_at")
 
 
 def make_batches(ctx: Context) -> int:

@@ -16,14 +16,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from jobs.channels import Content, NotSent, OutcomeUnknown, Recipient, Rejected
 from jobs.core.batching import backoff_seconds
 from jobs.planner import chunks, quota_rule, release
 from jobs.tick_lock import batch_lock
 from models import (
-    Customer, Delivery, Employee, Enrollment, JourneyPlacement, JourneyReminder, QuotaLedger,
+    Customer, Delivery, Employee, Enrollment, JourneyPlacement, JourneyReminder, Material,
+    QuotaLedger,
     SendBatch, Settings, Task,
 )
 
@@ -189,9 +190,18 @@ def content_of(batch) -> Content:
         title = batch.journey.name
     if source is None:
         return Content(title=title, text="")
-    return Content(title=title, text=source.text or "", attachments=tuple(
+    text, materials = source.text or "", list(source.attachments)
+    variant = next((v for v in getattr(source, "variants", None) or []
+                    if v.get("key") == batch.variant), None) if batch.variant else None
+    if variant is not None:  # an A/B variant's own text and attachments
+        keys = list(variant.get("attachments") or [])
+        found = {m.key: m for m in object_session(batch).scalars(
+            select(Material).where(Material.key.in_(keys)))} if keys else {}
+        text, materials = variant.get("text") or "", [found[k] for k in keys if k in found]
+        title += f" · {batch.variant}"
+    return Content(title=title, text=text, attachments=tuple(
         {"kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
-        for m in source.attachments))
+        for m in materials))
 
 
 # --- marking sent ---------------------------------------------------------------------

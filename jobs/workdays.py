@@ -51,8 +51,17 @@ def package_days() -> list[tuple[date, str, str | None]]:
     return sorted(days)
 
 
+# the package names its holidays in English; the calendar is read in Chinese
+HOLIDAY_NAMES = {"New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节",
+                 "Labour Day": "劳动节", "Dragon Boat Festival": "端午节", "National Day": "国庆节",
+                 "Mid-autumn Festival": "中秋节", "Anti-Fascist 70th Day": "抗战胜利70周年纪念日"}
+
+
 def _note(name) -> str | None:
-    return str(getattr(name, "value", name))[:100] if name else None
+    if not name:
+        return None
+    text = str(getattr(name, "value", name))
+    return HOLIDAY_NAMES.get(text, text)[:100]
 
 
 def fill_from_package(session) -> int:

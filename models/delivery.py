@@ -62,6 +62,7 @@ class Delivery(db.Model):
     # 0-based, in the SOP's steps or the stage's reminders
     position: Mapped[int] = mapped_column(Integer)
     step_key: Mapped[str | None] = mapped_column(String(64))
+    variant: Mapped[str | None] = mapped_column(String(64))  # the A/B variant's key, if any
     action: Mapped[str] = mapped_column(String(10))
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -112,6 +113,7 @@ class SendBatch(db.Model):
     sop_id: Mapped[int | None] = mapped_column(
         ForeignKey("sops.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[int | None] = mapped_column(ForeignKey("sop_steps.id", ondelete="SET NULL"))
+    variant: Mapped[str | None] = mapped_column(String(64))  # one batch, one variant's content
     journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"))
     reminder_id: Mapped[int | None] = mapped_column(
         ForeignKey("journey_reminders.id", ondelete="SET NULL"))

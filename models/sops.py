@@ -129,6 +129,8 @@ class SopStep(db.Model):
     # when the step was added to an SOP already started: enrollments older than this
     # whose due time for it had already passed skip it (SPEC §3: not sent late)
     added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A/B variants of a message step: [{key, text, attachments: [material key], weight}]
+    variants: Mapped[list | None] = mapped_column(JSON)
 
     sop: Mapped[Sop] = relationship(back_populates="steps")
     attachments: Mapped[list[Material]] = relationship(

@@ -59,7 +59,8 @@ def _text_bytes(c: Checker, data: dict, path: str) -> None:
 
 # --- SOPs ---------------------------------------------------------------------
 STEP_KEYS = ("key", "day", "at", "action", "text", "attachments", "title", "assignee",
-             "deadline_hours", "add_tags", "remove_tags", "stage")
+             "deadline_hours", "add_tags", "remove_tags", "stage", "variants")
+VARIANT_KEYS = ("key", "text", "attachments", "weight")
 
 
 def check_step(c: Checker, step, path: str) -> None:
@@ -75,8 +76,12 @@ def check_step(c: Checker, step, path: str) -> None:
         c.key(step, "key", path)
     action = step.get("action")
     if action == "message":
-        c.text(step, "text", path, required=True)
+        c.text(step, "text", path, required=step.get("variants") is None)
         check_attachments(c, step, path)
+        if step.get("variants") is not None:
+            check_variants(c, step["variants"], join(path, "variants"))
+    elif step.get("variants") is not None:
+        c.add(join(path, "variants"), "only a message step has variants")
     elif action == "task":
         c.text(step, "title", path, required=True, max_len=200)
         c.text(step, "text", path)
@@ -91,6 +96,22 @@ def check_step(c: Checker, step, path: str) -> None:
         if step.get("stage") not in c.known.stages:
             c.add(join(path, "stage"), "must be one of: {choices}",
                   choices=", ".join(c.known.stages))
+
+
+def check_variants(c: Checker, variants, path: str) -> None:
+    """A/B variants (SPEC §10): 2–4 of them, each with its key, text and weight."""
+    items = c.items(variants, path, V.MAX_VARIANTS, "variants")
+    if isinstance(variants, list) and len(variants) < V.MIN_VARIANTS:
+        c.add(path, "at least {n} variants", n=V.MIN_VARIANTS)
+    for i, v in enumerate(items):
+        vpath = join(path, i)
+        if not c.mapping(v, vpath, VARIANT_KEYS):
+            continue
+        c.key(v, "key", vpath)
+        c.text(v, "text", vpath, required=True)
+        check_attachments(c, v, vpath)
+        c.integer(v, "weight", vpath, low=1, high=100)
+    c.unique([v for v in items if isinstance(v, dict)], "key", path)
 
 
 def check_assignee(c: Checker, value, path: str) -> None:

@@ -70,6 +70,7 @@ DEFAULT_LIFECYCLE_STAGES = ("潜在", "新客户", "付费", "忠实")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 MAX_ATTACHMENTS = 9
+MIN_VARIANTS, MAX_VARIANTS = 2, 4  # A/B variants of a message step
 MAX_STAGES = 10
 MAX_RULES_PER_STAGE = 5
 MAX_CONDITIONS_PER_RULE = 5

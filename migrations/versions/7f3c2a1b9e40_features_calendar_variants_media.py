@@ -33,9 +33,19 @@ def upgrade():
     )
     with op.batch_alter_table('sop_steps', schema=None) as batch_op:
         batch_op.add_column(sa.Column('added_at', models.base.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('variants', sa.JSON(), nullable=True))
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('variant', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('send_batches', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('variant', sa.String(length=64), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('send_batches', schema=None) as batch_op:
+        batch_op.drop_column('variant')
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_column('variant')
     with op.batch_alter_table('sop_steps', schema=None) as batch_op:
+        batch_op.drop_column('variants')
         batch_op.drop_column('added_at')
     op.drop_table('calendar_days')
