@@ -200,7 +200,7 @@ def content_of(batch) -> Content:
         text, materials = variant.get("text") or "", [found[k] for k in keys if k in found]
         title += f" · {batch.variant}"
     return Content(title=title, text=text, attachments=tuple(
-        {"kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
+        {"key": m.key, "kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
         for m in materials))
 
 

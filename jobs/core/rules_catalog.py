@@ -6,6 +6,7 @@ from zoneinfo import available_timezones
 
 from jobs.core import vocab as V
 from jobs.core.checker import Checker, join
+from jobs.core.media import type_problem
 from jobs.core.rules_sop import check_condition_set
 
 SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn_status",
@@ -136,6 +137,10 @@ def check_material(c: Checker, m, path: str) -> None:
     if web and isinstance(url, str) and url and not url.startswith(("http://", "https://")):
         c.add(join(path, "url"), "must start with http:// or https://")
     check_upload_name(c, m.get("file"), join(path, "file"))
+    if isinstance(m.get("file"), str) and isinstance(kind, str) and m["file"] != "uploaded":
+        problem = type_problem(kind, m["file"])
+        if problem:
+            c.add(join(path, "file"), problem[0], **problem[1])
 
 
 def check_upload_name(c: Checker, name, path: str) -> None:

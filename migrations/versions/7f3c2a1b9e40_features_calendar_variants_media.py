@@ -38,9 +38,15 @@ def upgrade():
         batch_op.add_column(sa.Column('variant', sa.String(length=64), nullable=True))
     with op.batch_alter_table('send_batches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('variant', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('materials', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('media_id', sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column('media_uploaded_at', models.base.UTCDateTime(), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('materials', schema=None) as batch_op:
+        batch_op.drop_column('media_uploaded_at')
+        batch_op.drop_column('media_id')
     with op.batch_alter_table('send_batches', schema=None) as batch_op:
         batch_op.drop_column('variant')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
