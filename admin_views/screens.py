@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 
 def all_views():
     from admin_views.batches import SendBatchView
+    from admin_views.api_docs import ApiDocsView
     from admin_views.calendar import CalendarDayView
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
@@ -85,6 +86,7 @@ def all_views():
         SettingsView(Settings, _l("Settings"), category=system, endpoint="settings"),
         CalendarDayView(CalendarDay, _l("Work calendar"), category=system,
                         endpoint="work_calendar"),
+        ApiDocsView(_l("API documentation"), category=system, endpoint="api_docs"),
         AuditLogView(AuditLog, _l("Audit log"), category=system, endpoint="audit_log"),
         WeComCallbackView(WeComCallback, _l("WeCom callbacks"), category=system,
                           endpoint="wecom_callbacks"),
