@@ -10,7 +10,7 @@ import pytest
 
 from api.openapi import DESCRIBED, document, path_of, registered
 from tests.conftest import login, make_user
-from tests.support.browser import sign_in
+from tests.support.browser import outside_requests, sign_in
 from tests.test_api_engine import bearer
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "admin_views/templates/admin/api_docs.html"
@@ -72,9 +72,7 @@ def test_the_page_uses_static_assets_only(app, client):
 @pytest.mark.browser
 def test_the_page_renders_every_operation(app, page, live_server):
     make_user("admin", "admin")
-    outside = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith(live_server) else None)
+    outside = outside_requests(page, live_server)
     sign_in(page, "admin")
     page.goto("/admin/api_docs/")
     page.wait_for_selector("#openapi-doc[data-rendered='1']")
