@@ -2,6 +2,10 @@
 from models.audit import AuditLog
 from models.base import db
 from models.content import Material, Settings
+from models.counter_triggers import install as _install_counter_triggers
+from models.counters import (
+    ConversionCount, CustomerHour, DeliveryCount, DeliveryHour, PlacementHour,
+)
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
 from models.followups import FollowUp, RuleRun
@@ -21,4 +25,7 @@ __all__ = [
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
     "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite",
+    "DeliveryCount", "DeliveryHour", "CustomerHour", "PlacementHour", "ConversionCount",
 ]
+
+_install_counter_triggers(db.metadata)
