@@ -100,6 +100,17 @@ def recount_sql(source, feeds, dialect: str, sop_scoped: bool) -> str:
     return f"SELECT {k}, SUM(d) AS n FROM ({' UNION ALL '.join(parts)}) AS x GROUP BY {k}"
 
 
+def rebuild_all_sql(dialect: str) -> list[str]:
+    """Fill every (empty) counter table from the rows: the migration, the benchmark."""
+    out = []
+    for source in SOURCES:
+        for table, feeds in by_table(source.feeds).items():
+            k = ", ".join(feeds[0].columns)
+            out.append(f"INSERT INTO {table} ({k}, shard, n) SELECT {k}, 0, n FROM "
+                       f"({recount_sql(source, feeds, dialect, False)}) AS r WHERE n <> 0")
+    return out
+
+
 def compare(session, table: str, keys: list[str], recount: str, scope: str = "",
             params=None) -> tuple[int, int]:
     """(keys recounted, keys whose stored sum differs from the recount)."""
