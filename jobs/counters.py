@@ -9,11 +9,11 @@ it had to fix, so a non-zero report is worth a look.
 from __future__ import annotations
 
 from bisect import bisect_right
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import event, exists, func, inspect, select, text, update
+from sqlalchemy import Interval, event, exists, func, inspect, literal, select, text, update
 
-from models import ConversionCount, DeliveryHour, Enrollment, Order, Sop
+from models import ConversionCount, Customer, CustomerHour, DeliveryHour, Enrollment, Order, Sop
 from models.counter_triggers import SOURCES, by_table, select_feed
 
 DECIDE_CHUNK = 50_000  # enrollments decided per SOP per tick (the first tick after an upgrade)
@@ -52,6 +52,28 @@ def hours_in(session, measure: str, edges: list[datetime], *where) -> list[int]:
     return bucket_hours(rows, edges)
 
 
+def customers_per_bucket(session, edges: list[datetime]) -> list[int]:
+    H = CustomerHour
+    return bucket_hours(session.execute(
+        select(H.hour, func.sum(H.n)).where(H.hour >= hour_of(edges[0]),
+                                            H.hour < hour_of(edges[-1])).group_by(H.hour)),
+        edges)
+
+
+def customers_since(session, since: datetime | None = None) -> int:
+    """Customers added at or after `since` (all when None): whole hours from the
+    counters, the part of `since`'s hour from the rows."""
+    H = CustomerHour
+    if since is None:
+        return int(session.scalar(select(func.coalesce(func.sum(H.n), 0))))
+    start = hour_of(since) + 1
+    whole = session.scalar(select(func.coalesce(func.sum(H.n), 0)).where(H.hour >= start))
+    part = session.scalar(select(func.count(Customer.id)).where(
+        Customer.added_at >= since,
+        Customer.added_at < datetime.fromtimestamp(start * 3600, timezone.utc)))
+    return int(whole) + int(part)
+
+
 def decided_conversions(session, sop_id: int):
     """(hour entered, holdout, converted, n) of the SOP's decided enrollments."""
     C = ConversionCount
@@ -61,10 +83,15 @@ def decided_conversions(session, sop_id: int):
 
 
 # --- deciding conversions -------------------------------------------------------------------
+def plus_days(session, column, days: int) -> ColumnElement:
+    """`column` + `days` days, in the database (SQLite keeps datetimes as text)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{int(days)} days")
+    return column + literal(timedelta(days=days), Interval())
+
+
 def ordered_within(session, days: int):
     """An order by the enrollment's customer in [enrolled_at, enrolled_at + days)."""
-    from jobs.analytics import plus_days
-
     return exists().where(
         Order.customer_id == Enrollment.customer_id, Order.placed_at >= Enrollment.enrolled_at,
         Order.placed_at < plus_days(session, Enrollment.enrolled_at, days))
