@@ -12,9 +12,9 @@ from sqlalchemy import select, text, update
 
 from bench.evaluator import log
 try:
-    from models.counter_triggers import create_triggers, drop_triggers
+    from models.counter_triggers import backfill_moves, create_triggers, drop_triggers
 except ImportError:  # a version before the counters (the "before" figures)
-    create_triggers = drop_triggers = None
+    backfill_moves = create_triggers = drop_triggers = None
 from seed.synthetic import _now
 
 WINDOW_DAYS = 90  # enrollments, orders: within the last 90 days
@@ -276,6 +276,7 @@ def build_counters(session, now: datetime) -> dict:
         return {}
     from jobs.counters import decide_conversions, rebuild
 
+    backfill_moves(session.connection())
     decided = decide_conversions(session, now, chunk=10**9)
     session.commit()
     report = rebuild(session)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import Select, and_, case, func, or_, select
-from sqlalchemy.orm import aliased
 
 from jobs.analytics import HOLDOUT_REASON, in_range, per_day, within
 from jobs.core.buckets import day_edges
@@ -16,7 +15,7 @@ from jobs.crm_rules import late
 from jobs.counters import aligned, hour_of, hours_in
 from models import (
     BudgetDay, Delivery, DeliveryCount, DeliveryHour, Employee, Journey, JourneyPlacement,
-    PlacementHour, Sop, Task,
+    PlacementHour, PlacementMove, Sop, Task,
 )
 
 STAGE_DAYS = 30  # customers per stage over time: the last 30 local days
@@ -130,28 +129,38 @@ def stage_rows(session, journey: Journey, ends: list[datetime], visible: Select 
 def moves(session, journey: Journey, now: datetime, names: dict[int, str],
           visible: Select | None = None) -> list[Move]:
     """Stage-to-stage moves of the last MOVE_DAYS days: each placement entered since then
-    paired with the customer's previous one in the journey; and leaving the journey."""
-    P, before = JourneyPlacement, aliased(JourneyPlacement)
-    since = now - timedelta(days=MOVE_DAYS)
-    where = [P.journey_id == journey.id, *within(P.customer_id, visible)]
-    previous = (select(func.max(before.id)).where(
-        before.journey_id == P.journey_id, before.customer_id == P.customer_id,
-        before.id < P.id).scalar_subquery())
-    came = aliased(JourneyPlacement)
+    with the stage the customer came from; and leaving the journey (no later placement).
+    Whole hours from placement_moves for a reader who sees everyone; the rest (the first
+    hour's part, or a scoped reader's customers) from the placements' own columns."""
+    P, M = JourneyPlacement, PlacementMove
+    since, until = now - timedelta(days=MOVE_DAYS), None
     counts: dict[tuple, int] = {}
-    for source, target, n in session.execute(
-            select(came.stage_id, P.stage_id, func.count()).select_from(P)
-            .outerjoin(came, came.id == previous).where(*where, P.entered_at >= since)
-            .group_by(came.stage_id, P.stage_id)):
-        counts[(source, target)] = n
-    later = aliased(JourneyPlacement)
-    left = ~select(later.id).where(later.journey_id == P.journey_id,
-                                   later.customer_id == P.customer_id,
-                                   later.id > P.id).exists()
-    for source, n in session.execute(
-            select(P.stage_id, func.count()).where(*where, P.left_at >= since, left)
-            .group_by(P.stage_id)):
-        counts[(source, None)] = n
+
+    def add(source, target, n) -> None:
+        key = (source or None, target or None)
+        counts[key] = counts.get(key, 0) + int(n or 0)
+
+    if visible is None:
+        start = hour_of(since) + 1
+        until = datetime.fromtimestamp(start * 3600, timezone.utc)
+        for row in session.execute(
+                select(M.from_stage, M.to_stage, func.sum(M.n))
+                .where(M.journey_id == journey.id, M.hour >= start)
+                .group_by(M.from_stage, M.to_stage)):
+            add(*row)
+    where = [P.journey_id == journey.id, *within(P.customer_id, visible)]
+    before = [P.entered_at < until] if until else []
+    for row in session.execute(
+            select(P.came_from_stage_id, P.stage_id, func.count())
+            .where(*where, P.entered_at >= since, *before)
+            .group_by(P.came_from_stage_id, P.stage_id)):
+        add(*row)
+    before = [P.left_at < until] if until else []
+    for stage_id, n in session.execute(
+            select(P.stage_id, func.count())
+            .where(*where, P.left_at >= since, *before, ~P.moved_on).group_by(P.stage_id)):
+        add(stage_id, None, n)
+    counts = {k: n for k, n in counts.items() if n}
     order = {stage_id: i for i, stage_id in enumerate(names)}
     ranked = sorted(counts.items(), key=lambda kv: (
         order.get(kv[0][0], -1), order.get(kv[0][1], len(order))))

@@ -4,7 +4,7 @@ from models.base import db
 from models.content import Material, Settings
 from models.counter_triggers import install as _install_counter_triggers
 from models.counters import (
-    ConversionCount, CustomerHour, DeliveryCount, DeliveryHour, PlacementHour,
+    ConversionCount, CustomerHour, DeliveryCount, DeliveryHour, PlacementHour, PlacementMove,
 )
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
@@ -25,7 +25,8 @@ __all__ = [
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
     "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite",
-    "DeliveryCount", "DeliveryHour", "CustomerHour", "PlacementHour", "ConversionCount",
+    "DeliveryCount", "DeliveryHour", "CustomerHour", "PlacementHour", "PlacementMove",
+    "ConversionCount",
 ]
 
 _install_counter_triggers(db.metadata)

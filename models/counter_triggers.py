@@ -70,7 +70,14 @@ SOURCES = (
         Feed("placement_hours", {"journey_id": "{r}.journey_id", "stage_id": "{r}.stage_id",
                                  "measure": "'left'", "hour": "@H({r}.left_at)"},
              "{r}.left_at IS NOT NULL"),
-    ], ("journey_id", "stage_id", "entered_at", "left_at"), pg_row_events=("UPDATE",)),
+        Feed("placement_moves", {"journey_id": "{r}.journey_id",
+                                 "from_stage": "COALESCE({r}.came_from_stage_id, 0)",
+                                 "to_stage": "{r}.stage_id", "hour": "@H({r}.entered_at)"}),
+        Feed("placement_moves", {"journey_id": "{r}.journey_id", "from_stage": "{r}.stage_id",
+                                 "to_stage": "0", "hour": "@H({r}.left_at)"},
+             "{r}.left_at IS NOT NULL AND NOT {r}.moved_on"),
+    ], ("journey_id", "stage_id", "entered_at", "left_at", "came_from_stage_id", "moved_on"),
+        pg_row_events=("UPDATE",)),
     Source("enrollments", [Feed("conversion_counts", {
         "sop_id": "{r}.sop_id", "hour": "@H({r}.enrolled_at)",
         "holdout": "CASE WHEN {r}.holdout THEN 1 ELSE 0 END",
@@ -113,6 +120,39 @@ def by_table(feeds: list[Feed]) -> dict[str, list[Feed]]:
     return out
 
 
+PREVIOUS = ("SELECT q.stage_id FROM journey_placements q WHERE q.journey_id = {p}.journey_id"
+            " AND q.customer_id = {p}.customer_id AND q.id < {p}.id ORDER BY q.id DESC LIMIT 1")
+
+
+def link_placements(per_row: bool) -> list[str]:
+    """A new placement: note the stage it came from, and that the customer's earlier
+    placements moved on (their UPDATE triggers move the counters)."""
+    if per_row:
+        prev = PREVIOUS.format(p="NEW")
+        return [f"UPDATE journey_placements SET came_from_stage_id = ({prev}) "
+                f"WHERE id = NEW.id AND EXISTS ({prev})",
+                "UPDATE journey_placements SET moved_on = true WHERE journey_id = NEW.journey_id"
+                " AND customer_id = NEW.customer_id AND id < NEW.id AND NOT moved_on"]
+    prev = PREVIOUS.format(p="p")
+    return [f"UPDATE journey_placements AS p SET came_from_stage_id = ({prev}) "
+            f"WHERE p.id IN (SELECT id FROM new_rows) AND EXISTS ({prev})",
+            "UPDATE journey_placements AS p SET moved_on = true WHERE NOT p.moved_on AND "
+            "EXISTS (SELECT 1 FROM new_rows n WHERE n.journey_id = p.journey_id AND "
+            "n.customer_id = p.customer_id AND n.id > p.id)"]
+
+
+def backfill_moves(connection) -> None:
+    """came_from_stage_id and moved_on of rows written without the trigger (the
+    migration, the benchmark's set-based load)."""
+    prev = PREVIOUS.format(p="journey_placements")
+    connection.exec_driver_sql(
+        f"UPDATE journey_placements SET came_from_stage_id = ({prev}) WHERE EXISTS ({prev})")
+    connection.exec_driver_sql(
+        "UPDATE journey_placements SET moved_on = true WHERE EXISTS (SELECT 1 FROM "
+        "journey_placements q WHERE q.journey_id = journey_placements.journey_id AND "
+        "q.customer_id = journey_placements.customer_id AND q.id > journey_placements.id)")
+
+
 def body(source: Source, event_: str, dialect: str, per_row: bool) -> list[str]:
     """The statements of one trigger: sources NEW (+1) and/or OLD (-1)."""
     sides = {"INSERT": [("NEW", 1)], "DELETE": [("OLD", -1)],
@@ -127,6 +167,8 @@ def body(source: Source, event_: str, dialect: str, per_row: bool) -> list[str]:
             parts += [select_feed(f, alias, sign, from_, dialect) for f in feeds]
         statements.append(upsert(table, list(feeds[0].columns), " UNION ALL ".join(parts),
                                  shard))
+    if source.table == "journey_placements" and event_ == "INSERT":
+        statements += link_placements(per_row)
     return statements
 
 

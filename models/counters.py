@@ -83,6 +83,20 @@ class PlacementHour(db.Model):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class PlacementMove(db.Model):
+    """Stage-to-stage moves per journey x UTC hour: from_stage 0 = entered the journey
+    (hour entered), to_stage 0 = left it (hour left, no later placement)."""
+
+    __tablename__ = "placement_moves"
+
+    journey_id: Mapped[int] = key()
+    from_stage: Mapped[int] = key()
+    to_stage: Mapped[int] = key()
+    hour: Mapped[int] = key()
+    shard: Mapped[int] = key()
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ConversionCount(db.Model):
     """Enrollments whose conversion window has closed (`enrollments.converted` decided),
     per SOP x UTC hour entered x holdout x converted."""
@@ -97,4 +111,5 @@ class ConversionCount(db.Model):
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 
-COUNTER_MODELS = (DeliveryCount, DeliveryHour, CustomerHour, PlacementHour, ConversionCount)
+COUNTER_MODELS = (DeliveryCount, DeliveryHour, CustomerHour, PlacementHour, PlacementMove,
+                  ConversionCount)

@@ -28,13 +28,14 @@ TABLES = {
     'delivery_hours': ['measure', 'hour', 'sop_id', 'action', 'status', 'holdout', 'shard'],
     'customer_hours': ['hour', 'shard'],
     'placement_hours': ['journey_id', 'stage_id', 'measure', 'hour', 'shard'],
+    'placement_moves': ['journey_id', 'from_stage', 'to_stage', 'hour', 'shard'],
     'conversion_counts': ['sop_id', 'hour', 'holdout', 'converted', 'shard'],
 }
 
 
 def upgrade():
     from jobs.counters import rebuild_all_sql
-    from models.counter_triggers import create_triggers
+    from models.counter_triggers import backfill_moves, create_triggers
 
     for table, keys in TABLES.items():
         op.create_table(
@@ -47,7 +48,12 @@ def upgrade():
     op.create_index('ix_enrollments_undecided', 'enrollments', ['sop_id', 'enrolled_at'],
                     unique=False, sqlite_where=sa.text('converted IS NULL'),
                     postgresql_where=sa.text('converted IS NULL'))
+    op.add_column('journey_placements',
+                  sa.Column('came_from_stage_id', sa.Integer(), nullable=True))
+    op.add_column('journey_placements', sa.Column('moved_on', sa.Boolean(),
+                                                  server_default=sa.false(), nullable=False))
     bind = op.get_bind()
+    backfill_moves(bind)
     for statement in rebuild_all_sql(bind.dialect.name):
         bind.exec_driver_sql(statement)
     create_triggers(bind)
@@ -62,5 +68,8 @@ def downgrade():
                   postgresql_where=sa.text('converted IS NULL'))
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_column('converted')
+    with op.batch_alter_table('journey_placements', schema=None) as batch_op:
+        batch_op.drop_column('moved_on')
+        batch_op.drop_column('came_from_stage_id')
     for table in reversed(TABLES):
         op.drop_table(table)
