@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from jobs import crm_rules, crm_tasks, followups
 from jobs.context import Context
+from jobs.counters import decide_conversions
 from jobs.core.changes import could_make_true, fold, happened_since
 from jobs.enrollments import end_early_if_triggered, enter, scope_ids, within_entry_window
 from jobs.materialize import (
@@ -65,6 +66,8 @@ def tick(session: Session, now: datetime) -> dict:
         for verdict, n in plan_quota(ctx).items():
             summary[f"quota_{verdict}"] += n
         summary["batches"] += make_batches(ctx)
+        if decided := decide_conversions(session, now):  # windows closed: data page figures
+            summary["conversions_decided"] += decided
         session.commit()
         return {"at": now.isoformat(), **dict(sorted(summary.items()))}
 

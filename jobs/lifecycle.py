@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, event, inspect, select, update
 
+import jobs.counters  # noqa: F401  (its listener: a changed conversion window)
 from jobs.context import Context
 from jobs.core.checker import N_
 from jobs.enrollments import ALL, clock_of, end, enter, held_out
@@ -113,6 +114,7 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
     # a held-out customer stays held out, however often re-added (the control group)
     enrollment.next_due_at, enrollment.flowed_from_id = first, None
     enrollment.ended_at = enrollment.end_reason = enrollment.flow_result = None
+    enrollment.converted = None  # a new window: the tick decides it again when it closes
     session.flush()
     return enrollment
 
