@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, case, exists, func, select
 
-from jobs.analytics import plus_days, within
+from jobs.analytics import within
+from jobs.counters import plus_days
 from jobs.core.effect import Rate, rate
 from jobs.core.variants import Comparison, compare, leader
 from models import Delivery, Enrollment, Order, Sop
