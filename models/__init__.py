@@ -5,6 +5,7 @@ from models.content import Material, Settings
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
 from models.followups import FollowUp, RuleRun
+from models.group_sends import GroupSend
 from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
     Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
@@ -20,5 +21,5 @@ __all__ = [
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
-    "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite",
+    "FollowUp", "RuleRun", "GroupSend", "WeComCallback", "WeComTagWrite",
 ]
