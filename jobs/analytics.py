@@ -163,10 +163,15 @@ def funnel(session, sop: Sop, visible: Select | None = None) -> list[StepFunnel]
 def sends_per_day(session, sop: Sop, now: datetime, tz: tzinfo, days: int = SEND_DAYS,
                   visible: Select | None = None) -> list[DaySends]:
     """Message deliveries handed over and confirmed per local day, oldest first."""
+    return origin_sends_per_day(session, Delivery.sop_id == sop.id, now, tz, days, visible)
+
+
+def origin_sends_per_day(session, origin: ColumnElement[bool], now: datetime, tz: tzinfo,
+                         days: int = SEND_DAYS, visible: Select | None = None) -> list[DaySends]:
+    """`sends_per_day` for the deliveries `origin` selects (an SOP's, a group send's)."""
     first = local_date(now, tz) - timedelta(days=days - 1)
     edges = day_edges(first, days, tz)
-    where = [Delivery.sop_id == sop.id, Delivery.action == "message",
-             *within(Delivery.customer_id, visible)]
+    where = [origin, Delivery.action == "message", *within(Delivery.customer_id, visible)]
     handed = per_day(session, Delivery.queued_at, where, edges)
     confirmed = per_day(session, Delivery.sent_at, where, edges)
     return [DaySends(first + timedelta(days=i), handed[i], confirmed[i]) for i in range(days)]
