@@ -10,6 +10,7 @@ before the confirm button appears. Writing goes through `jobs.group_sends.create
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from datetime import datetime, timezone
 
 from flask import abort, flash, redirect, request, url_for
@@ -18,7 +19,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
+from wtforms import DateTimeField, IntegerField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from admin_views.base import SecuredView
@@ -43,6 +44,7 @@ TARGET_FIELDS = {"sources": "sources", "tags_any": "tags_any", "tags_all": "tags
 PROBLEM_FIELDS = {"key": "key", "text": "text", "attachments": "attachments", "at": "at",
                   "priority": "priority", "senders": "senders", "target": TARGET_FIELDS,
                   "batch": {"size": "batch_size", "interval_minutes": "batch_interval"}}
+STATIC = Path(__file__).resolve().parent / "static"  # group_send.js
 RECENT = 20  # deliveries listed on the data page
 
 
@@ -80,8 +82,10 @@ class GroupSendForm(FlaskForm):
     churn_status = NameListField(_l("Churn status"), choices=churn_choices)
     members = NameListField(_l("Owned by these employees"), choices=staff_choices)
     departments = NameListField(_l("Owned in these departments"), choices=department_choices)
-    at = DateTimeLocalField(_l("Send at"), validators=[Optional()], format="%Y-%m-%dT%H:%M",
-                            description=_l("Empty: now"))
+    # a text field: the browser's own date input speaks the browser's language
+    at = DateTimeField(_l("Send at"), validators=[Optional()], format="%Y-%m-%d %H:%M",
+                       render_kw={"placeholder": "2026-12-12 10:00"},
+                       description=_l("Empty: now. Local time, e.g. 2026-12-12 10:00"))
     priority = IntegerField(_l("Priority"), default=0, validators=[Optional()],
                             description=_l("Higher wins the day's quota over SOP messages"))
     batch_size = IntegerField(_l("Batch size"), default=200, validators=[Optional()])
@@ -107,7 +111,8 @@ class GroupSendView(SecuredView):
     roles = ROLES
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, static_folder="static", **kwargs)
+        # Flask-Admin roots a view's blueprint in its own package: an absolute folder
+        super().__init__(*args, static_folder=str(STATIC), **kwargs)
 
     @expose("/")
     def index(self):
