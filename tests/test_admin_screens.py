@@ -22,7 +22,7 @@ SCREENS = {
     "prospect_violations": "/admin/prospect_violations/",
     "followup_report": "/admin/followup_report/", "new_request": "/admin/new_request/",
     "sop_data": "/admin/sop_data/", "journey_data": "/admin/journey_data/",
-    "quota_calendar": "/admin/quota_calendar/",
+    "quota_calendar": "/admin/quota_calendar/", "group_sends": "/admin/group_sends/",
     "wecom_callbacks": "/admin/wecom_callbacks/", "wecom_tag_writes": "/admin/wecom_tag_writes/",
 }
 FOLLOW_UP_LISTS = {"followups", "dormant_customers", "prospect_violations"}
@@ -31,10 +31,10 @@ MENU = {
     "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
             "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches",
             "followup_report", "sop_data", "journey_data", "quota_calendar", "wecom_callbacks",
-            "wecom_tag_writes"} | FOLLOW_UP_LISTS,
+            "wecom_tag_writes", "group_sends"} | FOLLOW_UP_LISTS,
     "manager": {"customers", "employees", "enrollments", "deliveries", "tasks", "inbox",
                 "held_deliveries", "send_batches", "followup_report", "sop_data", "journey_data",
-                "new_request"} | FOLLOW_UP_LISTS,
+                "new_request", "group_sends"} | FOLLOW_UP_LISTS,
     "sales": {"customers", "tasks", "inbox", "followup_report", "new_request"} | FOLLOW_UP_LISTS,
     "service": {"customers", "tasks", "inbox", "new_request"} | FOLLOW_UP_LISTS,
     "finance": {"orders"},
