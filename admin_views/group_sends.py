@@ -9,6 +9,7 @@ before the confirm button appears. Writing goes through `jobs.group_sends.create
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 from datetime import datetime, timezone
@@ -107,6 +108,11 @@ class GroupSendForm(FlaskForm):
         return body
 
 
+def digest(spec: group_sends.Spec) -> str:
+    """What was previewed: a confirm of anything else shows the new preview instead."""
+    return hashlib.sha256(repr(spec).encode()).hexdigest()
+
+
 class GroupSendView(SecuredView):
     roles = ROLES
 
@@ -136,7 +142,7 @@ class GroupSendView(SecuredView):
             db.session.rollback()  # reading what is known may have touched the session
             if problems:
                 show_problems(form, problems, PROBLEM_FIELDS)
-            elif "confirm" in request.form:
+            elif "confirm" in request.form and request.form.get("previewed") == digest(spec):
                 group_send, made = group_sends.create(db.session, now, spec,
                                                       current_user.username,
                                                       visible_customer_ids())
@@ -148,10 +154,12 @@ class GroupSendView(SecuredView):
                     run_tick_soon()
                 return redirect(url_for(".index"))
             else:
+                # first show, or changed since the preview shown: preview (again) first
                 preview = group_sends.preview(db.session, now, spec, visible_customer_ids())
                 db.session.rollback()
+                previewed = digest(spec)
         return self.render("admin/group_send_form.html", form=form, preview=preview,
-                           max_bytes=MAX_TEXT_BYTES)
+                           previewed=previewed if preview else "")
 
     @expose("/<int:group_send_id>/")
     def data_view(self, group_send_id: int):

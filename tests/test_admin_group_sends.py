@@ -2,6 +2,8 @@
 per-status counts, the data page; ops reach everyone, a manager their department."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -31,6 +33,13 @@ def form(key="gs-a", **fields):
             "batch_size": "200", "batch_interval": "0", **fields}
 
 
+def confirm(client, data):
+    """Preview, then confirm what was previewed (as the button on the preview does)."""
+    shown = post_form(client, URL, {**data, "preview": "1"}).get_data(as_text=True)
+    previewed = re.search(r'name="previewed" value="([0-9a-f]+)"', shown).group(1)
+    return post_form(client, URL, {**data, "confirm": "1", "previewed": previewed})
+
+
 def test_ops_previews_first_then_confirms_and_sees_it_in_the_list(client, world):
     make_user("ops", "ops")
     login(client, "ops")
@@ -39,7 +48,10 @@ def test_ops_previews_first_then_confirms_and_sees_it_in_the_list(client, world)
     shown = post_form(client, URL, form(preview="1")).get_data(as_text=True)
     assert 'class="text-right matched">3<' in shown and 'name="confirm"' in shown
     assert db.session.scalar(select(func.count(GroupSend.id))) == 0  # preview wrote nothing
-    done = post_form(client, URL, form(confirm="1"))
+    changed = post_form(client, URL, form(text="改了", confirm="1", previewed="0" * 64))
+    assert 'name="confirm"' in changed.get_data(as_text=True)  # a new preview, not a send
+    assert db.session.scalar(select(func.count(GroupSend.id))) == 0
+    done = confirm(client, form())
     assert done.status_code == 302
     stored = db.session.scalar(select(GroupSend))
     assert (stored.key, stored.matched, stored.created_by) == ("gs-a", 3, "ops")
@@ -69,7 +81,7 @@ def test_a_manager_reaches_only_their_department_and_sees_its_counts(client, wor
     login(client, "boss")
     shown = post_form(client, URL, form(preview="1")).get_data(as_text=True)
     assert 'class="text-right matched">1<' in shown
-    assert post_form(client, URL, form(confirm="1")).status_code == 302
+    assert confirm(client, form()).status_code == 302
     customers = db.session.scalars(select(Delivery.customer_id)).all()
     assert len(customers) == 1
     listing = client.get("/admin/group_sends/").get_data(as_text=True)
