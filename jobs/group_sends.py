@@ -10,7 +10,9 @@ nobody.
 
 The preview simulates the planner over the same candidates and the ledger, writing
 nothing: matched, on its day (`today`), deferred (and to which days), expired,
-without an active owner.
+without an active owner. It sees the messages already written (the tick writes a
+day's SOP messages at its first pass that day), so a later day's estimate leaves out
+SOP steps whose day has not come yet.
 """
 from __future__ import annotations
 
@@ -29,10 +31,10 @@ from jobs.core.checker import Problem
 from jobs.core.due import local_time
 from jobs.core.quota import Candidate, period_start, simulate
 from jobs.core.rules_group_send import check_group_send
-from jobs.core.vocab import OPEN_DELIVERY_STATUSES, QUOTA_ACTIONS
+from jobs.core.vocab import DELIVERY_STATUSES, OPEN_DELIVERY_STATUSES, QUOTA_ACTIONS
 from jobs.events import parse_time
 from jobs.planner import chunks, live_origin, quota_rule
-from jobs.preview import _settings
+from jobs.preview import settings_or_defaults
 from models import (
     BudgetDay, Customer, Delivery, Employee, GroupSend, Material, QuotaLedger, Sop,
 )
@@ -110,7 +112,7 @@ def preview(session: Session, now: datetime, spec: Spec, visible=None) -> Previe
     """What creating `spec` now would do, under the quota as it stands; writes nothing."""
     with session.no_autoflush:
         ctx = Context(session, now)
-        ctx.settings = _settings(session)
+        ctx.settings = settings_or_defaults(session)
         rule = quota_rule(ctx.settings)
         due = max(spec.at or now, now)
         rows = session.execute(
@@ -221,8 +223,6 @@ def answer(group_send: GroupSend) -> dict:
 
 def status_counts(session: Session, group_send_ids, visible=None) -> dict[int, dict[str, int]]:
     """group send id -> delivery status -> deliveries (in the reader's customer scope)."""
-    from jobs.core.vocab import DELIVERY_STATUSES
-
     ids = list(group_send_ids)
     counts = {i: dict.fromkeys(DELIVERY_STATUSES, 0) for i in ids}
     query = (select(Delivery.group_send_id, Delivery.status, func.count())
