@@ -28,7 +28,9 @@ from admin_views.choices import churn_choices, lifecycle_stages, local_zone
 from admin_views.customers import own_department_id
 from admin_views.deliveries import DELIVERY_LABELS
 from admin_views.lifecycle import run_tick_soon
-from admin_views.forms import FreeNamesField, NameChoiceField, NameListField, show_problems
+from admin_views.forms import (
+    CsrfForm, FreeNamesField, NameChoiceField, NameListField, show_problems,
+)
 from admin_views.scopes import visible_customer_ids
 from admin_views.sop_data import sends_chart
 from admin_views.sops import segment_choices, tag_list
@@ -179,4 +181,21 @@ class GroupSendView(SecuredView):
         return self.render("admin/group_send_data.html", group_send=group_send, counts=counts,
                            statuses=DELIVERY_STATUSES, labels=DELIVERY_LABELS, zone=tz, now=now,
                            sends_chart=sends_chart(sends), deliveries=deliveries,
-                           held=group_sends.held(db.session, group_send.id, visible))
+                           held=group_sends.held(db.session, group_send.id, visible),
+                           form=CsrfForm(), can_cancel=self.may_cancel(group_send))
+
+    def may_cancel(self, group_send: GroupSend) -> bool:
+        return group_send.status == "active" and group_sends.may_cancel(
+            current_user.role, current_user.username, group_send)
+
+    @expose("/<int:group_send_id>/cancel/", methods=("POST",))
+    def cancel_view(self, group_send_id: int):
+        group_send = db.session.get(GroupSend, group_send_id)
+        if group_send is None:
+            abort(404)
+        if not group_sends.may_cancel(current_user.role, current_user.username, group_send):
+            abort(403)  # (the CSRF token is checked by CSRFProtect for every POST)
+        cancelled = group_sends.cancel(db.session, group_send, datetime.now(timezone.utc))
+        flash(gettext("Group send cancelled: %(n)s deliveries will not go out.", n=cancelled),
+              "success")
+        return redirect(url_for(".data_view", group_send_id=group_send.id))

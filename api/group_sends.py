@@ -5,7 +5,8 @@ nothing written), then creates the group send and its deliveries and answers 201
 with the preview kept at creation; the same `key` again changes nothing and answers
 the same. A manager's group send reaches only their department's customers.
 An `at` in the past is taken as the time of the call (a replay, a test), as `at` is on
-the other state-changing calls. `GET /group_sends/<key>` counts its deliveries per status in the caller's scope.
+the other state-changing calls. `GET /group_sends/<key>` counts its deliveries per status in the caller's scope;
+`POST /group_sends/<key>/cancel` stops what is not handed over yet.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from flask import g, jsonify, request
 from sqlalchemy import select
 
 from api.blueprint import ApiError, api_bp, roles_required
-from api.scope import at_from, iso, visible_customers
+from api.scope import at_from, iso, json_body, visible_customers
 from api.sops import wake_tick
 from config_io.export import known_from_db
 from jobs import group_sends
@@ -67,7 +68,7 @@ def get_group_send(key: str):
     group_send = group_send_by_key(key)
     counts = group_sends.status_counts(db.session, [group_send.id], visible_ids())
     return jsonify({
-        **group_sends.answer(group_send), "text": group_send.text,
+        **group_sends.details(group_send), "text": group_send.text,
         "attachments": [m.key for m in group_send.attachments], "target": group_send.target,
         "senders": group_send.senders, "priority": group_send.priority,
         "batch": {"size": group_send.batch_size,
@@ -75,3 +76,15 @@ def get_group_send(key: str):
         "created_by": group_send.created_by, "created_at": iso(group_send.created_at),
         "deliveries": counts[group_send.id],
         "held": group_sends.held(db.session, group_send.id, visible_ids())})
+
+
+@api_bp.post("/group_sends/<key>/cancel")
+@roles_required(*GROUP_SEND_ROLES)
+def cancel_group_send(key: str):
+    """What is not handed over yet is cancelled, its quota given back; again: 0."""
+    group_send = group_send_by_key(key)
+    if not group_sends.may_cancel(g.api_user.role, g.api_user.username, group_send):
+        raise ApiError(403, "forbidden", "a manager cancels only the group sends they made")
+    now = at_from(json_body(("at",)))
+    cancelled = group_sends.cancel(db.session, group_send, now)
+    return jsonify({**group_sends.details(group_send), "cancelled": cancelled})

@@ -33,7 +33,7 @@ from jobs.core.quota import Candidate, period_start, simulate
 from jobs.core.rules_group_send import check_group_send
 from jobs.core.vocab import DELIVERY_STATUSES, OPEN_DELIVERY_STATUSES, QUOTA_ACTIONS
 from jobs.events import parse_time
-from jobs.planner import chunks, live_origin, quota_rule
+from jobs.planner import cancel_open, chunks, live_origin, quota_rule
 from jobs.preview import settings_or_defaults
 from models import (
     BudgetDay, Customer, Delivery, Employee, GroupSend, Material, QuotaLedger, Sop,
@@ -209,6 +209,26 @@ def create(session: Session, now: datetime, spec: Spec, created_by: str,
     return group_send, True
 
 
+def cancel(session: Session, group_send: GroupSend, now: datetime) -> int:
+    """Nothing not yet handed over goes out any more (its quota charge is given back);
+    what was handed over stays. Returns the deliveries cancelled; again: 0. Commits."""
+    if group_send.status == "cancelled":
+        return 0
+    group_send.status, group_send.cancelled_at = "cancelled", now  # audited
+    cancelled = cancel_open(session, Delivery.group_send_id == group_send.id,
+                            "the group send was cancelled")
+    audit_bulk(session, "Delivery", f"group send {group_send.key} cancelled: {cancelled}",
+               {"group_send": group_send.key, "cancelled": cancelled})
+    session.commit()
+    return cancelled
+
+
+def may_cancel(role: str, username: str, group_send: GroupSend) -> bool:
+    """Ops and admin any; a manager the ones they made (theirs reach only their
+    department; another's may reach everyone)."""
+    return role in ("admin", "ops") or group_send.created_by.removeprefix("api:") == username
+
+
 def by_key(session: Session, key: str) -> GroupSend | None:
     return session.scalar(select(GroupSend).where(GroupSend.key == key))
 
@@ -219,6 +239,13 @@ def answer(group_send: GroupSend) -> dict:
             "today": group_send.today, "deferred": group_send.deferred,
             "no_owner": group_send.no_owner, "deferred_to": group_send.deferred_to or [],
             "at": group_send.at.isoformat()}
+
+
+def details(group_send: GroupSend) -> dict:
+    """The answer plus what it is (GET /group_sends/<key>)."""
+    return {**answer(group_send), "status": group_send.status,
+            "cancelled_at": group_send.cancelled_at.isoformat()
+            if group_send.cancelled_at else None}
 
 
 def status_counts(session: Session, group_send_ids, visible=None) -> dict[int, dict[str, int]]:

@@ -13,11 +13,12 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import UTCDateTime, db, utcnow
+from models.base import UTCDateTime, db, in_check, utcnow
 from models.content import Material
 from models.sops import link_table
 
 group_send_attachments = link_table("group_send_attachments", "group_sends", "materials")
+GROUP_SEND_STATUSES = ("active", "cancelled")  # cancelled: what was not sent yet never will be
 
 
 class GroupSend(db.Model):
@@ -26,6 +27,7 @@ class GroupSend(db.Model):
     __table_args__ = (
         CheckConstraint("batch_size > 0", name="batch_size"),
         CheckConstraint("batch_interval_minutes >= 0", name="batch_interval"),
+        CheckConstraint(in_check("status", GROUP_SEND_STATUSES), name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +43,8 @@ class GroupSend(db.Model):
     batch_interval_minutes: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the preview as it stood at creation (SPEC §10's answer to the POST)
     matched: Mapped[int] = mapped_column(Integer, default=0)
     today: Mapped[int] = mapped_column(Integer, default=0)

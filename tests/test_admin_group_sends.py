@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from jobs.queues import TICK_QUEUE, queue
 from models import AuditLog, Delivery, Employee, GroupSend, db
-from tests.conftest import login, make_user, post_form
+from tests.conftest import csrf_token_from, login, make_user, post_form
 from tests.engine_support import added, doc, events, load, local
 
 URL = "/admin/group_sends/new/"
@@ -93,3 +93,25 @@ def test_sales_may_not_open_it(client, world):
     login(client, "li")
     assert client.get(URL).status_code == 403
     assert client.get("/admin/group_sends/").status_code == 403
+
+
+def test_the_maker_cancels_from_the_data_page_and_another_manager_may_not(client, world):
+    lisi = db.session.scalar(select(Employee).where(Employee.userid == "lisi"))
+    make_user("boss", "manager", lisi)
+    login(client, "boss")
+    assert confirm(client, form()).status_code == 302
+    stored = db.session.scalar(select(GroupSend))
+    url = f"/admin/group_sends/{stored.id}/"
+    page = client.get(url).get_data(as_text=True)
+    assert "cancel-group-send" in page
+    token = csrf_token_from(page)
+    assert client.post(f"{url}cancel/", data={"csrf_token": token}).status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(GroupSend.status)) == "cancelled"
+    assert {d.status for d in db.session.scalars(select(Delivery))} == {"cancelled"}
+    zhang = db.session.scalar(select(Employee).where(Employee.userid == "zhangsan"))
+    make_user("other", "manager", zhang)
+    other = client.application.test_client()
+    login(other, "other")
+    token = csrf_token_from(other.get(url).get_data(as_text=True))
+    assert other.post(f"{url}cancel/", data={"csrf_token": token}).status_code == 403

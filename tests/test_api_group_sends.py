@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from jobs.queues import TICK_QUEUE, queue
-from models import AuditLog, Delivery, GroupSend, Material, db
+from models import AuditLog, Delivery, GroupSend, Material, QuotaLedger, db
 from models.audit import acting_as
 from tests.engine_support import added, doc, events, load, local, run_tick, send
 from tests.test_api_engine import bearer
@@ -117,3 +117,24 @@ def test_an_attachment_reaches_the_inbox_task_text_unchanged(world):
     run_tick(local(2025, 3, 1, 9, 30))
     send(local(2025, 3, 1, 10))
     assert {d.text for d in db.session.scalars(select(Delivery))} == {"双十二会员专享"}
+
+
+def test_cancel_stops_what_has_not_gone_out_and_gives_the_quota_back(world):
+    ops = bearer("ops", "ops")
+    assert post(world, ops, at="2025-03-01T09:10:00+08:00",
+                batch={"size": 1, "interval_minutes": 30}).status_code == 201
+    run_tick(local(2025, 3, 1, 9, 11))
+    send(local(2025, 3, 1, 9, 12))  # each sender's first batch of one: zhangsan's second waits
+    manager = bearer("boss", "manager", employee="zhangsan")
+    assert world.post("/api/v1/group_sends/d12/cancel", headers=manager).status_code == 403
+    resp = world.post("/api/v1/group_sends/d12/cancel", headers=ops,
+                      json={"at": "2025-03-01T09:13:00+08:00"})
+    assert resp.status_code == 200 and resp.json["status"] == "cancelled"
+    assert resp.json["cancelled"] == 1
+    again = world.post("/api/v1/group_sends/d12/cancel", headers=ops).json
+    assert again["cancelled"] == 0
+    counts = world.get("/api/v1/group_sends/d12", headers=ops).json["deliveries"]
+    assert (counts["queued"], counts["cancelled"]) == (2, 1)
+    assert db.session.scalar(select(func.sum(QuotaLedger.used))) == 2
+    run_tick(local(2025, 3, 1, 9, 14))
+    assert send(local(2025, 3, 1, 9, 15))["deliveries"] == 0

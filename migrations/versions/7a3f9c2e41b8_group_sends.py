@@ -37,6 +37,8 @@ def upgrade():
         sa.Column('batch_interval_minutes', sa.Integer(), nullable=False),
         sa.Column('created_by', sa.String(length=80), nullable=False),
         sa.Column('created_at', UTCDateTime(), nullable=False),
+        sa.Column('status', sa.String(length=10), nullable=False),
+        sa.Column('cancelled_at', UTCDateTime(), nullable=True),
         sa.Column('matched', sa.Integer(), nullable=False),
         sa.Column('today', sa.Integer(), nullable=False),
         sa.Column('deferred', sa.Integer(), nullable=False),
@@ -45,6 +47,7 @@ def upgrade():
         sa.CheckConstraint('batch_size > 0', name=op.f('ck_group_sends_batch_size')),
         sa.CheckConstraint('batch_interval_minutes >= 0',
                            name=op.f('ck_group_sends_batch_interval')),
+        sa.CheckConstraint("status IN ('active', 'cancelled')", name=op.f('ck_group_sends_status')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_group_sends')),
         sa.UniqueConstraint('key', name=op.f('uq_group_sends_key')),
     )
