@@ -6,7 +6,8 @@ for the roles that may open it.
     admin, manager, sales, service: log follow-ups and raise requests for the customers
              they see; admin and managers decide reviews from their inbox
     admin    everything (the work calendar: ops may read it)
-    ops      SOPs, journeys, SOP versions, tags, segments, materials; the data pages and
+    ops      SOPs, journeys, SOP versions, group sends (all customers; a manager composes
+             them for their department's customers), tags, segments, materials; the data pages and
              the quota calendar; SOP customers
              (manual end, re-add); deliveries, held deliveries, send batches and tasks;
              customers read-only; WeCom callbacks and tag write-backs, read-only
@@ -34,6 +35,7 @@ def all_views():
     from admin_views.enrollments import EnrollmentView
     from admin_views.followup_lists import DormantCustomerView, FollowUpView, ProspectViolationView
     from admin_views.followups import FollowUpFormView, RequestView
+    from admin_views.group_sends import GroupSendView
     from admin_views.inbox import InboxView
     from admin_views.journeys import JourneyView
     from admin_views.org import DepartmentView, EmployeeView, UserView
@@ -63,6 +65,7 @@ def all_views():
                          endpoint="held_deliveries"),
         SendBatchView(SendBatch, _l("Send batches"), category=sop, endpoint="send_batches"),
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
+        GroupSendView(_l("Group sends"), category=sop, endpoint="group_sends"),
         SopDataView(_l("SOP data"), category=data, endpoint="sop_data"),
         JourneyDataView(_l("Journey data"), category=data, endpoint="journey_data"),
         QuotaCalendarView(_l("Quota calendar"), category=data, endpoint="quota_calendar"),

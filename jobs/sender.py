@@ -181,6 +181,11 @@ def recheck(session, batch, now) -> list[Recipient]:
 def content_of(batch) -> Content:
     """The step's or reminder's text and attachments as they are now (edits reach
     steps not yet sent); copied onto each delivery when handed over."""
+    if batch.group_send_id is not None:
+        source = batch.group_send
+        return Content(title=source.title, text=source.text, attachments=tuple(
+            {"key": m.key, "kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
+            for m in source.attachments))
     source = batch.step if batch.step_id is not None else batch.reminder
     if batch.sop_id is not None:  # the day and time tell one step's task from another's
         title = batch.sop.name + (f" · D{source.day} {source.at_time}" if source else "")

@@ -10,6 +10,7 @@ from models.counters import (
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
 from models.followups import FollowUp, RuleRun
+from models.group_sends import GroupSend
 from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
     Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
@@ -25,7 +26,7 @@ __all__ = [
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
-    "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite", "CalendarDay",
+    "FollowUp", "RuleRun", "GroupSend", "WeComCallback", "WeComTagWrite", "CalendarDay",
     "DeliveryCount", "DeliveryHour", "CustomerHour", "PlacementHour", "PlacementMove",
     "ConversionCount",
 ]

@@ -200,7 +200,8 @@ def test_deliveries_are_listed_by_due_time_with_keys_and_senders(world):
     assert [(d["customer"], d["sender"]) for d in rows] == [
         ("c1", "zhangsan"), ("c2", "lisi"), ("c3", "wangwu")]
     first = rows[0]
-    assert first == {"id": first["id"], "sop": "welcome", "journey": None, "stage": None,
+    assert first == {"id": first["id"], "sop": "welcome", "journey": None, "group_send": None,
+                     "stage": None,
                      "step": 0, "step_key": "hi", "action": "message", "customer": "c1",
                      "sender": "zhangsan", "due_at": "2025-03-01T02:00:00+00:00",
                      "status": "pending", "sent_at": None, "reason": None,
