@@ -2,8 +2,7 @@
 
 `DESCRIBED` says, per (method, path), what an operation takes and answers; the served
 document (`GET /api/v1/openapi.json`) lists the operations whose route is actually
-registered, so it never promises what this build lacks (the group sends arrive with
-their own routes). tests/test_openapi.py keeps every registered route described.
+registered, so it never promises what this build lacks. tests/test_openapi.py keeps every registered route described.
 """
 from __future__ import annotations
 
@@ -182,6 +181,12 @@ DESCRIBED: dict[tuple[str, str], dict] = {
     ("get", "/group_sends/{key}"): _op(
         "Group sends", "A group send with its deliveries counted per status", None,
         [GROUP_SEND_KEY]),
+    ("post", "/group_sends/{key}/cancel"): _op(
+        "Group sends", "Cancel what is not handed over yet; its quota is given back",
+        {"type": "object", "properties": {"key": {"type": "string"},
+                                          "cancelled": {"type": "integer"}}},
+        [GROUP_SEND_KEY], _body(AT),
+        text="A manager cancels only the group sends they made. Again: cancelled 0."),
 }
 
 
