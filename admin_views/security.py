@@ -39,7 +39,7 @@ def init_login_limiter(app: Flask) -> Limiter:
     limiter = Limiter(key_func=lambda: request.remote_addr or "-", app=app,
                       storage_uri=limiter_storage_uri(app.config.get("REDIS_URL")),
                       strategy="fixed-window", key_prefix="sop-login",
-                      in_memory_fallback_enabled=True, headers_enabled=False)
+                      in_memory_fallback_enabled=False, headers_enabled=False)
     app.extensions[_EXTENSION] = limiter
     return limiter
 
