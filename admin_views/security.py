@@ -117,14 +117,22 @@ def content_security_policy(nonce: str | None) -> str:
 
 
 # Flask-Admin's inline handlers, as its templates render them (the argument escaped).
+# Inline-list templates hold new rows escaped once or twice (nested rows), so the
+# quotes may be entities: the rewrite keeps the level of escaping it found.
+_Q = r'(?P<q>"|&#34;|&amp;#34;|&quot;|&amp;quot;)'
+_A = r"(?:'|&#39;|&amp;#39;|&#x27;|&amp;#x27;)"
+_ARG = _A + r"(?P<arg>[\w\s.,?!:()\u3000-\u9fff\uff00-\uffef-]*?)" + _A
+
+
+def _handler(call: str, before: str = "") -> re.Pattern:
+    return re.compile(r"onclick=" + _Q + call + r"\(" + before + _ARG + r"\);(?P=q)")
+
+
 STOCK_HANDLERS = (
-    (re.compile(r'''onclick="return faHelpers\.safeConfirm\('([^'"]*)'\);"'''),
-     r'data-confirm="\1"'),
-    (re.compile(r'''onclick="return modelActions\.execute\('([^'"]*)'\);"'''),
-     r'data-fa-execute="\1"'),
-    (re.compile(r'''onclick="faForm\.addInlineField\(this, '([^'"]*)'\);"'''),
-     r'data-fa-add-inline="\1"'),
-    (re.compile(r'''\sonclick="return false;"'''), ""),
+    (_handler(r"return faHelpers\.safeConfirm"), r"data-confirm=\g<q>\g<arg>\g<q>"),
+    (_handler(r"return modelActions\.execute"), r"data-fa-execute=\g<q>\g<arg>\g<q>"),
+    (_handler(r"faForm\.addInlineField", r"this,\s*"), r"data-fa-add-inline=\g<q>\g<arg>\g<q>"),
+    (re.compile(r"\sonclick=" + _Q + r"return false;(?P=q)"), ""),
 )
 
 
