@@ -180,3 +180,14 @@ def test_a_finished_tick_is_recorded_for_readyz_and_metrics(app, conn):
     assert stored["rounds"] == summary["rounds"]
     age = datetime.now(timezone.utc) - datetime.fromisoformat(stored["at"])
     assert age < timedelta(minutes=5)  # the wall clock, not the replayed `at`
+
+
+def test_the_sample_dashboard_only_uses_metrics_the_app_exports():
+    from pathlib import Path
+    import re
+
+    doc = json.loads((Path(__file__).parents[1] / "deploy" / "grafana-dashboard.json").read_text())
+    used = {name for panel in doc["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bsop_[a-z_]+", target["expr"])}
+    exported = set(FAMILIES) | {f + "_bucket" for f in FAMILIES}
+    assert used and used <= exported
