@@ -88,6 +88,10 @@ case "$command" in
 esac
 
 if running; then stop; fi  # a restart picks up new code and environment
+# Prometheus multiprocess mode (jobs/metrics.py): every web and worker process writes
+# its counters here; files left by a previous run would be added up again.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$ROOT/var/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 flask db upgrade
 flask seed demo
 

@@ -52,7 +52,7 @@ def tick(session: Session, now: datetime) -> dict:
         initialize(ctx, summary)
         summary["churn_warnings"] += crm_rules.churn_warnings(session, ctx.settings, now)
         summary["dormant"] += crm_rules.mark_dormant(session, ctx.settings, now)
-        for _ in range(MAX_ROUNDS):
+        for rounds in range(1, MAX_ROUNDS + 1):
             before = sum(summary.values())
             process_journal(ctx, summary)
             summary["deliveries"] += write_sop_deliveries(ctx)
@@ -69,7 +69,7 @@ def tick(session: Session, now: datetime) -> dict:
         if decided := decide_conversions(session, now):  # windows closed: data page figures
             summary["conversions_decided"] += decided
         session.commit()
-        return {"at": now.isoformat(), **dict(sorted(summary.items()))}
+        return {"at": now.isoformat(), "rounds": rounds, **dict(sorted(summary.items()))}
 
 
 def crm_after_changes(ctx: Context, summary: Counter) -> None:

@@ -8,11 +8,14 @@ rebuild from the database (DESIGN.md).
 from __future__ import annotations
 
 import gc
+import time
 from importlib import import_module
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue, Worker
+
+from jobs import json_log
 
 # Workers listen to these in order: pending sends first, then the tick that
 # produces them, then housekeeping.
@@ -87,6 +90,17 @@ class AppWorker(Worker):
     def fork_work_horse(self, job, queue):
         gc.freeze()  # the horse's collector leaves the inherited heap alone (no copying)
         return super().fork_work_horse(job, queue)
+
+    def perform_job(self, job, queue, *args, **kwargs) -> bool:
+        started = time.perf_counter()
+        ok = False
+        try:
+            ok = super().perform_job(job, queue, *args, **kwargs)
+            return ok
+        finally:
+            if json_log.configure():
+                json_log.log_job(job, time.perf_counter() - started,
+                                 "finished" if ok else "failed")
 
     def main_work_horse(self, job, queue):
         from models import db

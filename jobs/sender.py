@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
+from jobs import metrics
 from jobs.channels import Content, NotSent, OutcomeUnknown, Recipient, Rejected
 from jobs.core.batching import backoff_seconds
 from jobs.planner import chunks, quota_rule, release
@@ -81,6 +82,7 @@ def _hand_over(session, batch, recipients, now, channels) -> str:
         batch.error = str(exc)[:300]
         _finish(session, batch, now, "failed")
         return "failed"
+    metrics.count_sends(batch.channel, len(recipients))
     by_external = {r.external_id: r.delivery_id for r in recipients}
     failed = {by_external[e]: why for e, why in outcome.failed.items() if e in by_external}
     accepted = [r.delivery_id for r in recipients if r.delivery_id not in failed]

@@ -18,6 +18,7 @@ from wechatpy.enterprise import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
+from jobs import metrics
 from jobs.channels import Content, NotSent, Outcome, OutcomeUnknown, Rejected
 from jobs.wecom_media import MediaCache, attachment
 from models import Settings, db
@@ -48,6 +49,7 @@ class Client(WeChatClient):
         except (requests.RequestException, ValueError) as exc:
             raise TokenUnavailable(f"WeCom gettoken: {exc.__class__.__name__}") from exc
         if result.get("errcode"):
+            metrics.count_wecom_error(result["errcode"])
             raise TokenUnavailable(f"WeCom gettoken {result['errcode']}: {result.get('errmsg')}")
         # cached in Redis a minute short of WeCom's expiry, shared by every worker
         ttl = max(int(result.get("expires_in", 7200)) - 60, 1)
@@ -84,6 +86,7 @@ def call(client: Client, endpoint: str, data: dict | None = None,
             return client.post(endpoint, data=data)
         except WeChatClientException as exc:
             code = exc.errcode
+            metrics.count_wecom_error(code)
             if code in TOKEN_ERRORS and attempt == 1:
                 client.session.delete(client.access_token_key)
                 client.fetch_access_token()

@@ -91,7 +91,8 @@ def check_journey(c: Checker, journey, path: str) -> None:
         for j, reminder in enumerate(c.items(stage.get("reminders"), join(spath, "reminders"))):
             check_reminder(c, reminder, join(join(spath, "reminders"), j))
     c.unique([s for s in stages if isinstance(s, dict)], "key", join(path, "stages"))
-    stored = c.known.syncing_journeys.get(journey.get("key"))
+    key = journey.get("key")  # already reported when it is not a string
+    stored = c.known.syncing_journeys.get(key) if isinstance(key, str) else None
     if stored is not None and journey != stored:
         c.add(path, "cannot be edited while its data sync runs")
 
