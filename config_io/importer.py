@@ -92,12 +92,18 @@ def apply_settings(session: Session, d: dict) -> Settings:
     return s
 
 
+def given(d: dict, name: str, default):
+    """The document's value, or the default when it is absent or null (YAML `x:` is null)."""
+    value = d.get(name)
+    return default if value is None else value
+
+
 def apply_employee(session: Session, d: dict) -> Employee:
     emp = _keyed(session, Employee.userid, d["userid"])
     emp.name = d["name"]
     emp.department = _department(session, d.get("department"))
-    emp.role = d.get("role", "sales")
-    emp.active = d.get("active", True)
+    emp.role = given(d, "role", "sales")
+    emp.active = given(d, "active", True)
     return emp
 
 
@@ -207,7 +213,7 @@ def apply_sop(session: Session, d: dict, now: datetime) -> Sop:
     sop.name, sop.kind = d["name"], d["kind"]
     sop.description = d.get("description")
     sop.status = sop.status or "draft"  # moved by the engine's lifecycle, after the steps
-    sop.priority = d.get("priority", 0)
+    sop.priority = given(d, "priority", 0)
     sop.trigger_event = d.get("trigger")
     target = d.get("target") or {}
     sop.target = normalise_condition(target)
@@ -215,12 +221,12 @@ def apply_sop(session: Session, d: dict, now: datetime) -> Sop:
         select(Employee).where(Employee.userid.in_(target.get("members") or []))))
     sop.departments = list(session.scalars(
         select(Department).where(Department.name.in_(target.get("departments") or []))))
-    sop.entry_window_hours = d.get("entry_window_hours", 24)
+    sop.entry_window_hours = given(d, "entry_window_hours", 24)
     batch = d.get("batch") or {}
-    sop.batch_size = batch.get("size", 200)
-    sop.batch_interval_minutes = batch.get("interval_minutes", 10)
-    sop.conversion_days = d.get("conversion_days", 30)
-    sop.holdout_percent = d.get("holdout_percent", 0)
+    sop.batch_size = given(batch, "size", 200)
+    sop.batch_interval_minutes = given(batch, "interval_minutes", 10)
+    sop.conversion_days = given(d, "conversion_days", 30)
+    sop.holdout_percent = given(d, "holdout_percent", 0)
     early, normal = d.get("early_end") or {}, d.get("normal_end") or {}
     sop.early_end_when = normalise_condition(early.get("when"))
     sop.early_end_add_tags = list(early.get("add_tags") or [])
@@ -253,7 +259,7 @@ def apply_journey(session: Session, d: dict) -> Journey:
     j.name, j.description = d["name"], d.get("description")
     for flag, default in (("enabled", False), ("automation", True), ("stage_reminders", True),
                           ("followup_reminders", True)):
-        setattr(j, flag, d.get(flag, default))
+        setattr(j, flag, given(d, flag, default))
     session.flush()
     existing = {st.key: st for st in j.stages}
     wanted = d.get("stages") or []

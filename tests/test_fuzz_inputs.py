@@ -126,9 +126,6 @@ def test_import_of_random_documents_never_raises(doc):
     try_import(doc)
 
 
-@pytest.mark.skip(reason="finds an open bug: an SOP with `conversion_days: null` passes "
-                         "validation and fails in the database (IntegrityError); unskip once "
-                         "jobs/core/rules_sop.py refuses it")
 @FUZZ
 @given(data=st.data())
 def test_import_of_a_valid_document_with_a_hostile_part_never_half_writes(data):

@@ -75,6 +75,7 @@ def check_journey(c: Checker, journey, path: str) -> None:
         return
     c.key(journey, "key", path)
     c.text(journey, "name", path, required=True, max_len=100)
+    c.text(journey, "description", path, max_len=2000)
     for flag in ("enabled", "automation", "stage_reminders", "followup_reminders"):
         c.boolean(journey, flag, path)
     stages = c.items(journey.get("stages"), join(path, "stages"), V.MAX_STAGES, "stages")
@@ -84,6 +85,7 @@ def check_journey(c: Checker, journey, path: str) -> None:
             continue
         c.key(stage, "key", spath)
         c.text(stage, "name", spath, required=True, max_len=100)
+        c.text(stage, "description", spath, max_len=2000)
         rules = c.items(stage.get("rules"), join(spath, "rules"), V.MAX_RULES_PER_STAGE,
                         "rules")
         for j, rule in enumerate(rules):
@@ -99,8 +101,9 @@ def check_journey(c: Checker, journey, path: str) -> None:
 
 def check_enabled_limit(c: Checker, journeys: list, path: str) -> None:
     """At most 3 journeys enabled at once, counting those already stored."""
-    keys_here = {j.get("key") for j in journeys if isinstance(j, dict)}
-    enabled = {j.get("key") for j in journeys if isinstance(j, dict) and j.get("enabled")}
+    mine = [j for j in journeys if isinstance(j, dict) and isinstance(j.get("key"), str)]
+    keys_here = {j["key"] for j in mine}  # a key of the wrong type is reported by its own check
+    enabled = {j["key"] for j in mine if j.get("enabled") is True}
     enabled |= c.known.enabled_journeys - keys_here
     if len(enabled) > V.MAX_ENABLED_JOURNEYS:
         c.add(path, "at most {limit} journeys can be enabled at once ({n} would be: {keys})",

@@ -32,7 +32,7 @@ def check_condition_set(c: Checker, cond, path: str, allowed) -> None:
     if "tiers" in cond:
         c.names(as_list(cond["tiers"]), join(path, "tiers"), V.TIERS, "tier")
     if "segment" in cond and cond["segment"] is not None:
-        if cond["segment"] not in c.known.segments:
+        if not isinstance(cond["segment"], str) or cond["segment"] not in c.known.segments:
             c.add(join(path, "segment"), "unknown segment '{name}'", name=cond["segment"])
     if "members" in cond:
         c.names(cond["members"], join(path, "members"), c.known.employees, "employee")
@@ -139,6 +139,7 @@ def check_sop(c: Checker, sop, path: str, kinds: dict[str, str]) -> None:
         return
     c.key(sop, "key", path)
     c.text(sop, "name", path, required=True, max_len=100)
+    c.text(sop, "description", path, max_len=2000)
     c.choice(sop, "kind", path, V.SOP_KINDS, required=True)
     c.choice(sop, "status", path, V.SOP_STATUSES)
     c.integer(sop, "priority", path, low=-1000, high=1000)
@@ -182,6 +183,9 @@ def check_end(c: Checker, sop: dict, which: str, path: str, kinds: dict[str, str
     flow_to = end.get("flow_to")
     if flow_to is None:
         return
+    if not isinstance(flow_to, str):
+        c.add(join(end_path, "flow_to"), "must be an SOP key")
+        return
     if flow_to == sop.get("key"):
         c.add(join(end_path, "flow_to"), "an SOP cannot flow into itself")
     elif flow_to not in kinds:
@@ -195,9 +199,15 @@ def _target_of(sop: dict) -> dict:
     return {k: v for k, v in (sop.get("target") or {}).items() if v not in (None, [], "")}
 
 
+def stored_lock(c: Checker, sop: dict) -> dict | None:
+    """The stored SOP's kind, status and target (a key of the wrong type is reported as such)."""
+    key = sop.get("key")
+    return c.known.sop_locks.get(key) if isinstance(key, str) else None
+
+
 def check_lock(c: Checker, sop: dict, path: str) -> None:
     """Target and kind change only while the stored SOP is draft or paused."""
-    stored = c.known.sop_locks.get(sop.get("key"))
+    stored = stored_lock(c, sop)
     if not stored or stored["status"] in V.EDITABLE_TARGET_STATUSES:
         return
     changed = []
@@ -214,7 +224,7 @@ def check_lock(c: Checker, sop: dict, path: str) -> None:
 def check_status_move(c: Checker, sop: dict, path: str) -> None:
     """Statuses follow the lifecycle; nothing goes back to draft or out of ended."""
     new = sop.get("status")
-    stored = c.known.sop_locks.get(sop.get("key"))
+    stored = stored_lock(c, sop)
     if new is None or new not in V.SOP_STATUSES:
         return
     if stored is None:
