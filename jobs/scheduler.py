@@ -94,9 +94,12 @@ def connection_from_env() -> Redis:
 
 
 def main(argv: list[str]) -> None:
-    """`python -m jobs.scheduler [MODULE]`; Redis from RQ_REDIS_URL or REDIS_URL."""
+    """`python -m jobs.scheduler [MODULE]`; Redis from RQ_REDIS_URL or REDIS_URL.
+    MODULE (else $SOP_SCHEDULE_MODULE, else jobs.schedule) declares PERIODIC_JOBS:
+    the cross-host test runs the production layout on a faster schedule with it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    build(connection_from_env(), *argv[:1]).start()
+    module = argv[0] if argv else os.environ.get("SOP_SCHEDULE_MODULE") or "jobs.schedule"
+    build(connection_from_env(), module).start()
 
 
 if __name__ == "__main__":
