@@ -189,7 +189,7 @@ def test_hosts_lost_and_restarted_lose_and_duplicate_nothing(network, tmp_path):
         wait_for(lambda: _settled(engine) and _all_enrolled(engine, driver.added),
                  "every due message handed over", timeout=240, every=1)
         time.sleep(2 * FAST["tick"])  # one more tick: nothing new may come out
-        _assert_outcome(engine, d, redis, driver)
+        events_log.append(_assert_outcome(engine, d, redis, driver, a_host.address))
     except BaseException:
         print("\n".join(events_log))
         for app_host in ("a", "b"):
@@ -211,7 +211,8 @@ def _all_enrolled(engine, external_ids: list[str]) -> bool:
     return have == len(external_ids)
 
 
-def _assert_outcome(engine, d: DatabaseHost, redis: Redis, driver: Driver) -> None:
+def _assert_outcome(engine, d: DatabaseHost, redis: Redis, driver: Driver, a_address) -> str:
+    """Check everything; a one-line account of what happened (printed by the test)."""
     sends = d.sends()
     received = Counter((s["sender"], c, s["text"]) for s in sends for c in s["delivered"])
     twice = {k: n for k, n in received.items() if n > 1}
@@ -249,6 +250,7 @@ def _assert_outcome(engine, d: DatabaseHost, redis: Redis, driver: Driver) -> No
     assert all(n <= 1 for _, n in tasks_per_reminder), "a reminder became two tasks"
     assert all(status in ("queued", "sent") and task for _, status, task in reminders), reminders
 
+    periods = {}
     for name in ("tick", "heartbeat", "wecom"):
         ids = [i.decode() for i in redis.zrange(f"rq:cron_job:{name}:jobs", 0, -1)]
         stamps = sorted(int(i.rsplit("-", 1)[1]) for i in ids)
@@ -257,3 +259,8 @@ def _assert_outcome(engine, d: DatabaseHost, redis: Redis, driver: Driver) -> No
         assert stamps == list(range(stamps[0], stamps[-1] + 1, step)), \
             f"{name}: a period was skipped: {stamps}"
         assert len(stamps) >= 5, stamps
+        periods[name] = len(stamps)
+    from_a = sum(1 for s in sends if s["caller"] == a_address)
+    return (f"{len(driver.added)} customers, {sum(received.values())} messages received "
+            f"({from_a} calls from A), deliveries {dict(Counter(v[0] for v in due.values()))}, "
+            f"{len(reminders)} reminders, batches {dict(batches)}, periods {periods}")
