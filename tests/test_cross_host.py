@@ -186,8 +186,12 @@ def test_hosts_lost_and_restarted_lose_and_duplicate_nothing(network, tmp_path):
         d.control("slow_sends", {"seconds": 0})
         driver.wave("w3", [a, b], callbacks=4, events=8)
 
-        wait_for(lambda: _settled(engine) and _all_enrolled(engine, driver.added),
-                 "every due message handed over", timeout=240, every=1)
+        try:
+            wait_for(lambda: _settled(engine) and _all_enrolled(engine, driver.added),
+                     "every due message handed over", timeout=240, every=1)
+        except AssertionError:
+            events_log.append(_unsettled(engine, redis))
+            raise
         time.sleep(2 * FAST["tick"])  # one more tick: nothing new may come out
         events_log.append(_assert_outcome(engine, d, redis, driver, a_host.address))
     except BaseException:
@@ -201,6 +205,26 @@ def test_hosts_lost_and_restarted_lose_and_duplicate_nothing(network, tmp_path):
     finally:
         d.stop()
         print(f"cross-host test: {time.monotonic() - started:.0f} s; " + "; ".join(events_log))
+
+
+def _unsettled(engine, redis: Redis) -> str:
+    """What is still open, and what RQ says of each busy batch's job (for a failure)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    with engine.connect() as conn:
+        open_ = conn.execute(text(
+            "SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'deferred')"
+            " AND due_at <= now() GROUP BY status")).all()
+        busy = conn.execute(text("SELECT id, status, error FROM send_batches"
+                                 " WHERE status IN ('planned', 'sending')")).all()
+    jobs = {}
+    for batch_id, _, _ in busy:
+        try:
+            jobs[batch_id] = Job.fetch(f"send-batch-{batch_id}", connection=redis).get_status()
+        except NoSuchJobError:
+            jobs[batch_id] = "no job"
+    return f"unsettled: open deliveries {open_}, busy batches {busy}, their jobs {jobs}"
 
 
 def _all_enrolled(engine, external_ids: list[str]) -> bool:
