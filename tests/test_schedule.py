@@ -130,9 +130,10 @@ def test_redis_connection_is_cached_and_falls_back_to_embedded_redis(tmp_path):
 
 
 # --- supervisord -----------------------------------------------------------------
-def _programs() -> dict[str, configparser.SectionProxy]:
+def _programs(path: Path = ROOT / "deploy" / "supervisord.conf"
+              ) -> dict[str, configparser.SectionProxy]:
     conf = configparser.RawConfigParser()
-    conf.read(ROOT / "deploy" / "supervisord.conf")
+    conf.read(path)
     return {s.split(":", 1)[1]: conf[s] for s in conf.sections() if s.startswith("program:")}
 
 
