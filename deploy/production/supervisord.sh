@@ -19,4 +19,7 @@ if [ "${2:-}" = ctl ]; then
   shift 2
   exec "$SOP_ROOT/.venv/bin/supervisorctl" -c "$HERE/supervisord.conf" "$@"
 fi
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then  # counters of the previous run are stale
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+fi
 exec "$SOP_ROOT/.venv/bin/supervisord" -n -c "$HERE/supervisord.conf"
