@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from jobs.lifecycle import pause, resume
-from jobs.queues import SEND_QUEUE, AppWorker, queue, redis_connection
+from jobs.queues import SEND_QUEUE, SendWorker, queue, redis_connection
 from jobs.send_jobs import enqueue_due
 from models import Delivery, Employee, QuotaLedger, SendBatch, db
 from tests.engine_support import (
@@ -208,20 +208,26 @@ def test_the_done_task_marks_its_deliveries_sent():
 
 
 # --- RQ ---------------------------------------------------------------------------------------
-def test_due_batches_become_one_rq_job_each_run_by_a_real_worker(app):
-    set_up(nurture("a", batch={"size": 1, "interval_minutes": 0}), customers=("c1", "c2"))
+def test_due_batches_become_rq_jobs_of_a_few_batches_run_by_a_real_worker(app, monkeypatch):
+    import jobs.send_jobs as send_jobs
+
+    monkeypatch.setattr(send_jobs, "JOB_BATCHES", 2)
+    set_up(nurture("a", batch={"size": 1, "interval_minutes": 0}),
+           customers=("c1", "c2", "c3"))
     conn = redis_connection(app)
     q = queue(app, SEND_QUEUE)
     q.empty()
     now = local(2025, 3, 1, 10)
-    assert enqueue_due(app, db.session, now) == 2
+    b1, b2, b3 = db.session.scalars(select(SendBatch.id).order_by(SendBatch.id))
+    assert enqueue_due(app, db.session, now) == 3
     assert enqueue_due(app, db.session, now) == 0  # already waiting: not twice
-    assert sorted(q.job_ids) == sorted(f"send-batch-{b}" for b in
-                                       db.session.scalars(select(SendBatch.id)))
-    AppWorker([q], connection=conn).work(burst=True)
+    assert sorted(q.job_ids) == sorted([f"send-batches-{b1}-{b2}", f"send-batch-{b3}"])
+    assert send_jobs.carriers(conn, [b1, b2, b3]) == [
+        f"send-batches-{b1}-{b2}", f"send-batches-{b1}-{b2}", f"send-batch-{b3}"]
+    SendWorker([q], connection=conn).work(burst=True)
     db.session.expire_all()
-    assert [b.status for b in db.session.scalars(select(SendBatch))] == ["queued", "queued"]
-    assert sorted(c for _, cs in sent_to("zhangsan") for c in cs) == ["c1", "c2"]
+    assert [b.status for b in db.session.scalars(select(SendBatch))] == ["queued"] * 3
+    assert sorted(c for _, cs in sent_to("zhangsan") for c in cs) == ["c1", "c2", "c3"]
     assert enqueue_due(app, db.session, now) == 0  # nothing due any more
 
 
