@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from jobs.channels import Content, NotSent, OutcomeUnknown, Recipient, Rejected
 from jobs.core.batching import backoff_seconds
-from jobs.planner import chunks, quota_rule, release
+from jobs.planner import chunks, quota_rule, release, wake
 from jobs.tick_lock import batch_lock
 from models import (
     Customer, Delivery, Employee, Enrollment, Journey, JourneyPlacement, JourneyReminder,
@@ -59,15 +59,15 @@ def send_batch(session: Session, batch_id: int, now: datetime, channels) -> str:
             return "paused"
         batch.status = "sending"  # the claim: committed with the re-check and the attempt
         with session.no_autoflush:  # one UPDATE of the batch for claim and attempt
-            recipients = recheck(session, batch, now)
+            recipients, waiting = recheck(session, batch, now)
             if not recipients:
-                _finish(session, batch, now, "done")
+                _finish(session, batch, now, "done", waiting)
                 return "empty"
             content = content_of(batch)
-        return _hand_over(session, batch, recipients, content, now, channels)
+        return _hand_over(session, batch, recipients, content, now, channels, waiting)
 
 
-def _hand_over(session, batch, recipients, content, now, channels) -> str:
+def _hand_over(session, batch, recipients, content, now, channels, waiting) -> str:
     try:
         channel = channels(batch.channel)  # may say it is not configured (NotSent)
         outcome = None
@@ -81,14 +81,14 @@ def _hand_over(session, batch, recipients, content, now, channels) -> str:
             outcome = channel.deliver(session, batch, recipients, content, now)
     except NotSent as exc:
         batch.attempt_open = False
-        return _retry_or_fail(session, batch, now, str(exc))
+        return _retry_or_fail(session, batch, now, str(exc), waiting)
     except OutcomeUnknown as exc:  # the attempt stays open: the next try asks first
-        return _retry_or_fail(session, batch, now, str(exc))
+        return _retry_or_fail(session, batch, now, str(exc), waiting)
     except Rejected as exc:
         batch.attempt_open = False
         _fail_deliveries(session, [r.delivery_id for r in recipients], str(exc))
         batch.error = str(exc)[:300]
-        _finish(session, batch, now, "failed")
+        _finish(session, batch, now, "failed", waiting)
         return "failed"
     by_external = {r.external_id: r.delivery_id for r in recipients}
     failed = {by_external[e]: why for e, why in outcome.failed.items() if e in by_external}
@@ -104,16 +104,17 @@ def _hand_over(session, batch, recipients, content, now, channels) -> str:
     batch.msgid, batch.task_id = outcome.ref, outcome.task_id
     batch.fail_list = sorted(outcome.failed) or None
     batch.status, batch.queued_at = "queued", now
+    wake(session, waiting)
     session.commit()
     return "queued"
 
 
-def _retry_or_fail(session, batch, now, reason: str) -> str:
+def _retry_or_fail(session, batch, now, reason: str, waiting) -> str:
     batch.error = reason[:300]
     if batch.attempts >= MAX_ATTEMPTS and not batch.attempt_open:
         _fail_deliveries(session, _pending_ids(session, batch),
                          f"gave up after {batch.attempts} attempts: {reason}")
-        _finish(session, batch, now, "failed")
+        _finish(session, batch, now, "failed", waiting)
         return "failed"
     batch.status = "sending" if batch.attempt_open else "planned"
     batch.retry_after = now + timedelta(seconds=backoff_seconds(batch.attempts))
@@ -121,8 +122,9 @@ def _retry_or_fail(session, batch, now, reason: str) -> str:
     raise RetryLater(reason)
 
 
-def _finish(session, batch, now, status: str) -> None:
+def _finish(session, batch, now, status: str, waiting=()) -> None:
     batch.status, batch.finished_at = status, now
+    wake(session, waiting)  # their deliveries here are closed now
     session.commit()
 
 
@@ -140,12 +142,14 @@ def _fail_deliveries(session, ids, reason: str) -> None:
 
 
 # --- re-check at send time (SPEC §5) -------------------------------------------------
-def recheck(session, batch, now) -> list[Recipient]:
-    """The deliveries still to send; the others skipped or handed back (not committed:
+def recheck(session, batch, now) -> tuple[list[Recipient], list[int]]:
+    """The deliveries still to send, and the enrollments waiting on this batch to
+    complete (every step written); the others skipped or handed back (not committed:
     the caller commits them with the claim and the attempt)."""
     rule = quota_rule(Settings.get(session))
     rows = session.execute(
         select(Delivery.id, Delivery.customer_id, Delivery.charged_period, Delivery.due_at,
+               Delivery.enrollment_id, Enrollment.next_due_at,
                Customer.external_id, Customer.churn_status, Customer.owner_id,
                Employee.active.label("owner_active"), Enrollment.status.label("enrollment"),
                JourneyPlacement.left_at, QuotaLedger.used,
@@ -185,7 +189,9 @@ def recheck(session, batch, now) -> list[Recipient]:
     gone = set(skip) | set(replan)
     release(session, [(r.customer_id, r.charged_period) for r in rows
                       if r.id in gone and r.used is not None])
-    return keep
+    waiting = [r.enrollment_id for r in rows
+               if r.enrollment == "active" and r.next_due_at is None and r.id not in gone]
+    return keep, waiting
 
 
 def content_of(batch) -> Content:
