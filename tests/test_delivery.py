@@ -240,3 +240,36 @@ def test_an_early_end_gives_the_cancelled_send_its_quota_back_for_another_sop():
     run_tick(local(2025, 3, 1, 9, 31))
     assert delivery_rows("c", sop_id=sop_row("a").id)[0].status == "cancelled"
     assert ledger()[(customer("c").id, date(2025, 3, 1))] == 0
+
+
+def test_an_enrollment_waiting_on_its_last_send_completes_once_that_closes_not_before():
+    """complete_finished looks only at enrollments something happened to: the last step
+    written, or (planner.wake) a delivery they waited on closed — not every waiting one."""
+    from sqlalchemy import update
+
+    from models import Enrollment
+
+    set_up(nurture("a"), nurture("b", "15:00"), customers=("c1", "c2"))
+    def status(c, key):
+        return db.session.scalar(select(Enrollment.status).where(
+            Enrollment.customer_id == customer(c).id, Enrollment.sop_id == sop_row(key).id))
+    assert status("c1", "a") == "active"  # its one step written, the send still pending
+    run_tick(local(2025, 3, 1, 9, 30))
+    assert status("c1", "a") == "active"
+    # closed behind the engine's back: nothing woke the enrollment, so no tick rescans it
+    db.session.execute(update(Delivery).where(
+        Delivery.customer_id == customer("c2").id, Delivery.sop_id == sop_row("a").id)
+        .values(status="skipped"))
+    db.session.commit()
+    send(local(2025, 3, 1, 10))  # c1's goes out through the sender, which wakes it
+    run_tick(local(2025, 3, 1, 10, 5))
+    db.session.expire_all()
+    assert (status("c1", "a"), status("c2", "a")) == ("completed", "active")
+    # b's deferred sends expire or go out later; a step edit makes every one look again
+    from jobs.planner import wake
+    wake(db.session, [e.id for e in db.session.scalars(select(Enrollment).where(
+        Enrollment.customer_id == customer("c2").id))])
+    db.session.commit()
+    run_tick(local(2025, 3, 1, 10, 6))
+    db.session.expire_all()
+    assert status("c2", "a") == "completed"
