@@ -14,6 +14,7 @@ from sqlalchemy import delete, event, inspect, select, update
 import jobs.counters  # noqa: F401  (its listener: a changed conversion window)
 from jobs.context import Context
 from jobs.core.checker import N_
+from jobs.core.due import LOOK_AGAIN
 from jobs.enrollments import ALL, clock_of, end, enter, held_out
 from jobs.placements import place_by_hand
 from jobs.planner import cancel_open
@@ -24,7 +25,6 @@ from models import (
 
 
 # Earlier than any tick's horizon: "write whatever of my steps has come due".
-LOOK_AGAIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 class LifecycleError(ValueError):
@@ -112,7 +112,8 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
         enrollment.round += 1  # a new round: its deliveries do not collide with the last
     enrollment.status, enrollment.enrolled_at, enrollment.day0 = "active", now, ctx.today
     # a held-out customer stays held out, however often re-added (the control group)
-    enrollment.next_due_at, enrollment.flowed_from_id = first, None
+    # no step to write: the tick looks at it once (and completes it)
+    enrollment.next_due_at, enrollment.flowed_from_id = first or LOOK_AGAIN, None
     enrollment.ended_at = enrollment.end_reason = enrollment.flow_result = None
     enrollment.converted = None  # a new window: the tick decides it again when it closes
     session.flush()

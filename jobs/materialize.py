@@ -16,7 +16,7 @@ from jobs.context import Context
 from jobs.core.due import due_at
 from jobs.core.variants import BUCKETS, SPREAD, thresholds
 from jobs.core.vocab import OPEN_DELIVERY_STATUSES
-from jobs.customer_writes import change_tags, set_stage
+from jobs.customer_writes import CHUNK, change_tags, set_stage
 from jobs.enrollments import clock_of, flow
 from jobs.placements import reminder_clock
 from models import (
@@ -97,8 +97,11 @@ def write_sop_deliveries(ctx: Context) -> int:
                 rows).execution_options(preserve_rowcount=True))
             written += result.rowcount or 0
         following = clock.next_after(day0, ctx.today, ctx.tz)
-        ctx.session.execute(update(Enrollment).where(picked).values(
-            next_due_at=following).execution_options(synchronize_session=False))
+        moved = ctx.session.scalars(update(Enrollment).where(picked).values(
+            next_due_at=following).returning(Enrollment.id)
+            .execution_options(synchronize_session=False)).all()
+        if following is None:  # every step written: complete_finished looks at these
+            ctx.finished.extend(moved)
     return written
 
 
@@ -197,16 +200,26 @@ def _create_step_tasks(ctx: Context, step: SopStep, rows) -> None:
 
 
 def complete_finished(ctx: Context) -> int:
-    """Normal end: every step written and none still pending or deferred."""
-    done = ctx.session.execute(
-        update(Enrollment)
-        .where(Enrollment.status == "active", Enrollment.next_due_at.is_(None),
-               Enrollment.sop_id.in_(select(Sop.id).where(Sop.status.in_(ACTIVE_SOP))),
-               ~select(Delivery.id).where(Delivery.enrollment_id == Enrollment.id,
-                                          Delivery.status.in_(OPEN_DELIVERY_STATUSES)).exists())
-        .values(status="completed", ended_at=ctx.now, end_reason="all steps done")
-        .returning(Enrollment.sop_id, Enrollment.customer_id)
-        .execution_options(synchronize_session=False)).all()
+    """Normal end: every step written and none still pending or deferred.
+
+    Looks only at the enrollments whose last step was written in this tick
+    (`ctx.finished`: write_sop_deliveries; an enrollment waiting on an open delivery
+    comes back there when the delivery closes, planner.wake), never at every active
+    enrollment with nothing due."""
+    candidates, ctx.finished[:] = sorted(set(ctx.finished)), []
+    done = []
+    for start in range(0, len(candidates), CHUNK):
+        done += ctx.session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(candidates[start:start + CHUNK]),
+                   Enrollment.status == "active", Enrollment.next_due_at.is_(None),
+                   Enrollment.sop_id.in_(select(Sop.id).where(Sop.status.in_(ACTIVE_SOP))),
+                   ~select(Delivery.id).where(Delivery.enrollment_id == Enrollment.id,
+                                              Delivery.status.in_(OPEN_DELIVERY_STATUSES))
+                   .exists())
+            .values(status="completed", ended_at=ctx.now, end_reason="all steps done")
+            .returning(Enrollment.sop_id, Enrollment.customer_id)
+            .execution_options(synchronize_session=False)).all()
     by_sop: dict[int, list[int]] = {}
     for sop_id, customer_id in done:
         by_sop.setdefault(sop_id, []).append(customer_id)

@@ -20,10 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from jobs import preemption
 from jobs.context import Context
 from jobs.core.batching import split
+from jobs.core.due import LOOK_AGAIN
 from jobs.core.quota import Candidate, QuotaRule, period_start, plan
 from jobs.core.vocab import MAX_BATCH_SIZE, OPEN_DELIVERY_STATUSES, QUOTA_ACTIONS
 from models import (
-    BudgetDay, Customer, Delivery, Employee, GroupSend, Journey, QuotaLedger, SendBatch, Settings,
+    BudgetDay, Customer, Delivery, Employee, Enrollment, GroupSend, Journey, QuotaLedger,
+    SendBatch, Settings,
     Sop,
 )
 
@@ -129,8 +131,11 @@ def _hold(ctx: Context, ids: list[int], counts: Counter) -> None:
 
 def _set_status(ctx: Context, ids: list[int], status: str, reason: str | None) -> None:
     for part in chunks(ids):
-        ctx.session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
-            status=status, reason=reason).execution_options(synchronize_session=False))
+        waited = ctx.session.scalars(update(Delivery).where(Delivery.id.in_(part)).values(
+            status=status, reason=reason).returning(Delivery.enrollment_id)
+            .execution_options(synchronize_session=False)).all()
+        if status not in OPEN_DELIVERY_STATUSES:
+            wake(ctx.session, waited)
 
 
 def _follow_owner(ctx: Context, rows) -> None:
@@ -197,10 +202,25 @@ def cancel_open(executor, where, reason: str) -> int:
     rows = executor.execute(
         update(Delivery).where(where, Delivery.status.in_(OPEN_DELIVERY_STATUSES))
         .values(status="cancelled", reason=reason)
-        .returning(Delivery.customer_id, Delivery.charged_period)
+        .returning(Delivery.customer_id, Delivery.charged_period, Delivery.enrollment_id)
         .execution_options(synchronize_session=False)).all()
-    release(executor, [(c, p) for c, p in rows if p is not None])
+    release(executor, [(c, p) for c, p, _ in rows if p is not None])
+    wake(executor, [e for _, _, e in rows])
     return len(rows)
+
+
+def wake(executor, enrollment_ids) -> None:
+    """Deliveries of these enrollments closed. One that waited on them (every step
+    written, next_due_at NULL) is looked at again by the next tick, which completes it
+    when nothing is left open: the tick never rescans the waiting ones
+    (materialize.complete_finished)."""
+    ids = sorted({i for i in enrollment_ids if i is not None})
+    for start in range(0, len(ids), CHUNK):
+        executor.execute(
+            update(Enrollment).where(Enrollment.id.in_(ids[start:start + CHUNK]),
+                                     Enrollment.status == "active",
+                                     Enrollment.next_due_at.is_(None))
+            .values(next_due_at=LOOK_AGAIN).execution_options(synchronize_session=False))
 
 
 def correct_ledger(session, customer_id: int, period: date, limit: int) -> None:

@@ -11,7 +11,10 @@ from rq.cron import CronJob, CronScheduler
 
 from jobs import schedule
 from jobs.maintenance import HEARTBEAT_KEY, heartbeat, last_heartbeat
-from jobs.queues import MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, AppWorker, redis_connection
+from jobs.queues import (
+    FORKING_QUEUES, MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, SEND_QUEUE, SEND_WORKER, AppWorker,
+    redis_connection,
+)
 from jobs.queues import queue as job_queue
 from jobs.schedule import PERIODIC_JOBS, PeriodicJob
 
@@ -139,13 +142,19 @@ def _programs(path: Path = ROOT / "deploy" / "supervisord.conf"
 
 def test_supervisord_runs_web_workers_one_cron_and_optional_redis():
     programs = _programs()
-    assert set(programs) == {"redis", "web", "worker", "cron"}
+    assert set(programs) == {"redis", "web", "worker", "sender", "cron"}
     for name, p in programs.items():
         assert p["stopsignal"] == "TERM", name
         assert p["stopasgroup"] == "true" and p["killasgroup"] == "true", name
         assert "/var/log/" in p["stdout_logfile"], name
-    assert int(programs["worker"]["stopwaitsecs"]) > MAX_JOB_TIMEOUT
+    for worker in ("worker", "sender"):
+        assert int(programs[worker]["stopwaitsecs"]) > MAX_JOB_TIMEOUT
+        assert programs[worker]["autorestart"] == "true"  # a worker that dies comes back
     assert "jobs.queues.AppWorker" in programs["worker"]["command"]
+    # the send queue on the non-forking worker, and only there
+    assert programs["sender"]["command"].split()[-1] == SEND_QUEUE
+    assert SEND_WORKER in programs["sender"]["command"]
+    assert SEND_QUEUE not in FORKING_QUEUES and set(FORKING_QUEUES) | {SEND_QUEUE} == set(QUEUES)
     cron = programs["cron"]
     assert "rq cron" in cron["command"]
     assert cron["command"].rstrip().endswith("jobs/schedule.py")
