@@ -18,6 +18,8 @@ browser:
 
 # Under `make test` a missing browser is a failure, not a skip.
 test test-sqlite test-postgres: export SOP_REQUIRE_BROWSER = 1
+# ... and so is a missing root/`ip` for the cross-host test (PostgreSQL pass only).
+test test-sqlite test-postgres: export SOP_REQUIRE_NETNS = 1
 
 test: venv browser
 	@bash $(SUPPORT)/run_suite.sh all $(PYTEST_ARGS)

@@ -40,6 +40,10 @@ def secret_key_from_env(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def default_config(instance: Path) -> dict:
     return {
         "SQLALCHEMY_DATABASE_URI": database_url_from_env(instance),
@@ -54,6 +58,17 @@ def default_config(instance: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Served over HTTPS (behind TLS): the session cookie is sent over HTTPS only.
+        "SESSION_COOKIE_SECURE": env_flag("SESSION_COOKIE_SECURE"),
+        "REMEMBER_COOKIE_SECURE": env_flag("SESSION_COOKIE_SECURE"),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "LOGIN_FAILURES_PER_ACCOUNT": os.environ.get("LOGIN_FAILURES_PER_ACCOUNT",
+                                                     "5 per 15 minutes"),
+        "LOGIN_FAILURES_PER_ADDRESS": os.environ.get("LOGIN_FAILURES_PER_ADDRESS",
+                                                     "20 per 15 minutes"),
+        # /metrics: these addresses (comma-separated, CIDR allowed) or the bearer token
+        "METRICS_ALLOW": os.environ.get("METRICS_ALLOW", "127.0.0.1,::1"),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "FLASK_ADMIN_SWATCH": "cerulean",
     }
 
@@ -105,21 +120,23 @@ def create_app(config: dict | None = None) -> Flask:
     def remember_actor():
         set_actor(current_user.username if current_user.is_authenticated else "anonymous")
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    from admin_views.security import init_login_limiter, install_headers
+    from api.request_log import install_request_log
+
+    install_headers(app)
+    init_login_limiter(app)
+    install_request_log(app)
 
     from admin_views import init_admin
     from admin_views.auth import auth_bp, error_page
     from api import api_bp, error_pages
     from api.wecom_callback import wecom_bp
+    from api.health import health_bp
     from seed.cli import register_cli
     import jobs.lifecycle  # noqa: F401  (its listeners cancel sends of deleted steps)
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
     app.register_blueprint(api_bp)
     csrf.exempt(wecom_bp)  # WeCom calls it; its security is the message signature

@@ -8,6 +8,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views.home import HomeView
+from admin_views.security import csp_nonce
 
 
 TRANSLATIONS = str(Path(__file__).parent / "translations")
@@ -42,6 +43,7 @@ def init_admin(app) -> Admin:
         index_view=HomeView(name=_l("Home"), url="/admin"),
         # Flask-Admin's own words in Chinese (admin.po), over its bundled catalogue
         translations_path=TRANSLATIONS,
+        csp_nonce_generator=csp_nonce,  # for Flask-Admin's stock inline blocks only
         theme=Bootstrap4Theme(swatch="cerulean", fluid=True, base_template="admin/my_master.html"),
     )
     _our_admin_words_win()

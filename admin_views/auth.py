@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -11,9 +11,13 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from admin_views.security import count_failure, login_locked, reset_failures
 from models import User, db
+from models.audit import AuditLog
 
-auth_bp = Blueprint("auth", __name__, template_folder="templates")
+# The panel's own static files (admin_views/static) are served under /assets/.
+auth_bp = Blueprint("auth", __name__, template_folder="templates", static_folder="static",
+                    static_url_path="/assets")
 
 
 class LoginForm(FlaskForm):
@@ -35,12 +39,33 @@ def login():
         return redirect(url_for("admin.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.username == form.username.data))
+        app, name, address = current_app._get_current_object(), form.username.data, \
+            request.remote_addr
+        if login_locked(app, name, address):  # refused before the password is looked at
+            flash(LOCKED, "error")
+            return render_template("auth/login.html", form=form), 429
+        user = db.session.scalar(select(User).where(User.username == name))
         if user is not None and user.active and user.check_password(form.password.data):
+            reset_failures(app, name, address)
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
+        if count_failure(app, name, address):
+            audit_lockout(name, address)
+            flash(LOCKED, "error")
+            return render_template("auth/login.html", form=form), 429
         flash(_l("Wrong username or password."), "error")
     return render_template("auth/login.html", form=form), 200 if request.method == "GET" else 400
+
+
+LOCKED = _l("Too many failed sign-ins. Sign-in is locked for a while: try again in 15 "
+            "minutes, or ask an administrator.")
+
+
+def audit_lockout(username: str, address: str | None) -> None:
+    """One audit row when failed sign-ins lock an account or an address."""
+    db.session.add(AuditLog(actor=(address or "-")[:64], action="lockout",
+                            object_type="login", summary=f"{username[:64]} from {address}"))
+    db.session.commit()
 
 
 @auth_bp.route("/logout", methods=["POST"])

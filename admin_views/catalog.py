@@ -11,7 +11,7 @@ from datetime import date
 
 from flask import current_app
 from flask_admin.form import FileUploadField, rules
-from flask_babel import lazy_gettext as _l, ngettext
+from flask_babel import gettext, lazy_gettext as _l, ngettext
 from sqlalchemy import exists, func, select
 from werkzeug.utils import secure_filename
 from wtforms import DateField, StringField, TextAreaField
@@ -25,7 +25,8 @@ from admin_views.forms import (
     CsrfRule, FreeNamesField, JsonKeyMixin, NameListField, ReadOnlyField, item_validator,
 )
 from jobs.core.config_rules import check_material, check_segment, check_tag
-from models import CustomerTag, Department, Employee, Journey, Segment, Sop, db
+from jobs.core.media import upload_problem
+from models import CustomerTag, Department, Employee, Journey, Segment, Sop, SopStep, db
 from models.journeys import reminder_attachments
 from models.sops import step_attachments
 
@@ -264,12 +265,38 @@ class MaterialView(CatalogView):
                 "title": form.title.data, "url": form.url.data or None,
                 "content": form.content.data or None, "file": "uploaded" if has_file else None}
 
+    def validate_form(self, form) -> bool:
+        """What WeCom would refuse (type, size) is refused on the file field when saved."""
+        valid = super().validate_form(form)
+        if not valid or not self.is_model_form(form):
+            return valid
+        upload, stored = form.file_path.data, form._obj
+        if getattr(upload, "filename", None):
+            upload.stream.seek(0, os.SEEK_END)
+            name, size = upload.filename, upload.stream.tell()
+            upload.stream.seek(0)
+        elif stored is not None and stored.file_path and not form.file_path._should_delete:
+            path = os.path.join(upload_folder(), stored.file_path)
+            name, size = stored.file_path, os.path.getsize(path) if os.path.isfile(path) else 0
+        else:
+            return True
+        problem = upload_problem(form.kind.data, name, size)
+        if problem:
+            form.file_path.errors.append(gettext(problem[0]).format(**problem[1]))
+            return False
+        return True
+
     def used_by(self, material) -> list[str]:
         used = []
         for table, what in ((step_attachments, _l("SOP steps")),
                             (reminder_attachments, _l("journey reminders"))):
             if db.session.scalar(select(exists().where(table.c.material_id == material.id))):
                 used.append(str(what))
+        if any(material.key in (v.get("attachments") or [])
+               for variants in db.session.scalars(select(SopStep.variants).where(
+                   SopStep.variants.is_not(None)))
+               for v in variants or []):
+            used.append(str(_l("A/B variants")))
         return used
 
     def after_model_delete(self, model) -> None:

@@ -3,7 +3,7 @@ sender, when it is due and what became of it (SPEC §5)."""
 from __future__ import annotations
 
 from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -14,7 +14,7 @@ from admin_views.enrollments import customer_cell
 from admin_views.forms import LazyOptions
 from admin_views.scopes import about_visible_customers
 from admin_views.system import sop_options
-from models import Delivery, Journey, db
+from models import Delivery, GroupSend, Journey, db
 
 DELIVERY_LABELS = {
     "pending": _l("Pending"), "deferred": _l("Deferred"), "queued": _l("Handed to the sender"),
@@ -29,12 +29,20 @@ def journey_options():
 
 
 def origin(view, context, model, name) -> str:
-    """The SOP the delivery comes from, or the journey and stage of a reminder."""
+    """The SOP the delivery comes from, the journey and stage of a reminder, or the
+    group send."""
+    if model.group_send is not None:
+        return f"{gettext('Group send')} · {model.group_send}"
     if model.sop is not None:
         return str(model.sop)
     if model.journey is not None:
         return f"{model.journey} / {model.stage_key or ''}"
     return ""
+
+
+def group_send_options():
+    return [(str(g.id), str(g)) for g in db.session.scalars(
+        select(GroupSend).order_by(GroupSend.at.desc()).limit(200))]
 
 
 def step(view, context, model, name) -> str:
@@ -55,7 +63,7 @@ class DeliveryView(SecuredModelView):
                            "status", "reason", "text", "task", "created_at", "queued_at",
                            "sent_at")
     column_labels = {
-        "id": _l("ID"), "customer": _l("Customer"), "origin": _l("SOP or journey / stage"),
+        "id": _l("ID"), "customer": _l("Customer"), "origin": _l("SOP, journey / stage or group send"),
         "step": _l("Step"), "action": _l("Action"), "sender": _l("Sender"),
         "due_at": _l("Due to send"), "status": _l("Status"), "reason": _l("Reason"),
         "queued_at": _l("Handed over"), "sent_at": _l("Sent at"), "text": _l("Text handed over"),
@@ -79,6 +87,8 @@ class DeliveryView(SecuredModelView):
         FilterEqual(Delivery.action, _l("Action"),
                     options=list(DELIVERY_ACTION_LABELS.items())),
         LocalDaysFilter(Delivery.queued_at, _l("Handed over")),  # the dashboard's "sent today"
+        IntEqualFilter(Delivery.group_send_id, _l("Group send"),  # its data page links here
+                       options=LazyOptions(group_send_options)),
     )
 
     def scope(self, query):
@@ -87,7 +97,8 @@ class DeliveryView(SecuredModelView):
     def get_query(self):
         return super().get_query().options(
             joinedload(Delivery.customer), joinedload(Delivery.sop),
-            joinedload(Delivery.journey), joinedload(Delivery.sender))
+            joinedload(Delivery.journey), joinedload(Delivery.sender),
+            joinedload(Delivery.group_send))
 
 
 HELD_STATUSES = ("pending", "deferred")  # a held delivery waits: it is never sent as it is

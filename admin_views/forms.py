@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+import yaml
 from flask import flash
 from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.contrib.sqla.form import AdminModelConverter
@@ -17,7 +18,7 @@ from flask_admin.model.fields import AjaxSelectField
 from flask_babel import gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
-from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from jobs.core.config_rules import Checker
@@ -153,6 +154,38 @@ class WriteOnlyField(PasswordField):
             self.store(obj, self.data)
         else:
             setattr(obj, name, self.data)
+
+
+class YamlListField(TextAreaField):
+    """A list kept in a JSON column, edited as YAML (a message step's A/B variants):
+    blank is none; text that is not YAML is refused on the field, the list itself is
+    checked by the config rules like an import."""
+
+    def process_data(self, value):
+        self.data, self.raw, self.parse_error = value or None, None, None
+
+    def _value(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        if not self.data:
+            return ""
+        return yaml.safe_dump(self.data, allow_unicode=True, sort_keys=False,
+                              default_flow_style=None, width=100)
+
+    def process_formdata(self, valuelist):
+        self.raw, self.parse_error = (valuelist[0] if valuelist else ""), None
+        if not self.raw.strip():
+            self.data = None
+            return
+        try:
+            self.data = yaml.safe_load(self.raw)
+        except yaml.YAMLError as exc:
+            self.data, self.parse_error = None, str(getattr(exc, "problem", exc))
+
+    def pre_validate(self, form):
+        if self.parse_error:
+            raise ValidationError(gettext("Not valid YAML: %(problem)s",
+                                          problem=self.parse_error))
 
 
 # --- relationship selects: an id that is not offered is an error, not a blank -------

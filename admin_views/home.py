@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from admin_views.base import SecuredIndexView
+from admin_views.calendar import calendar_warning
 from admin_views.charts import Chart
 from admin_views.choices import (
     CONFIG_ROLES, CUSTOMER_ROLES, OBJECT_LABELS, audit_summary, local_zone,
@@ -18,6 +19,7 @@ from admin_views.customers import customers_in_scope
 from admin_views.scopes import tasks_in_scope, visible_customer_ids
 from jobs.analytics import bucket, in_range
 from jobs.core.buckets import day_edges
+from jobs.counters import aligned, customers_per_bucket, customers_since
 from jobs.ops_stats import dashboard, sent_per_day
 from models import AuditLog, Customer, Delivery, Journey, Order, Sop, Task, db
 
@@ -73,11 +75,27 @@ def added_per_day(days: int, now: datetime) -> list[tuple[str, int]]:
     zone = local_zone()
     first = now.astimezone(zone).date() - timedelta(days=days - 1)
     edges = day_edges(first, days, zone)
-    day = bucket(Customer.added_at, edges).label("b")
-    counts = dict(customers_in_scope(db.session.query(day, func.count(Customer.id)))
-                  .filter(*in_range(Customer.added_at, edges)).group_by("b").all())
+    if visible_customer_ids() is None and aligned(edges):
+        counts = dict(enumerate(customers_per_bucket(db.session, edges)))
+    else:
+        day = bucket(Customer.added_at, edges).label("b")
+        counts = dict(customers_in_scope(db.session.query(day, func.count(Customer.id)))
+                      .filter(*in_range(Customer.added_at, edges)).group_by("b").all())
     return [((first + timedelta(days=i)).strftime("%m-%d"), counts.get(i, 0))
             for i in range(days)]
+
+
+def customer_cards(now: datetime) -> dict:
+    """Customers in the user's scope, and added this week: the counters when the
+    user sees every customer."""
+    week_ago = now - timedelta(days=7)
+    if visible_customer_ids() is None:
+        return {"customers": customers_since(db.session),
+                "new_customers": customers_since(db.session, week_ago)}
+    scoped = customers_in_scope(db.session.query(func.count(Customer.id)))
+    return {"customers": scoped.scalar(),
+            "new_customers": customers_in_scope(db.session.query(func.count(Customer.id)))
+            .filter(Customer.added_at >= week_ago).scalar()}
 
 
 def added_chart(added: list[tuple[str, int]]) -> Chart:
@@ -103,16 +121,11 @@ class HomeView(SecuredIndexView):
         role = current_user.role
         context = {"role": role, "worker_age": worker_status(now)}
         if role in CUSTOMER_ROLES:
-            scoped = customers_in_scope(db.session.query(func.count(Customer.id)))
-            week_ago = now - timedelta(days=7)
-            context.update(
-                customers=scoped.scalar(),
-                new_customers=customers_in_scope(db.session.query(func.count(Customer.id)))
-                .filter(Customer.added_at >= week_ago).scalar(),
-                added=added_chart(added_per_day(30, now)))
+            context.update(customer_cards(now), added=added_chart(added_per_day(30, now)))
         if role in OPS_ROLES:
             context.update(ops_cards=ops_cards(now), sends_chart=sends_chart(now))
         if role in CONFIG_ROLES:
+            context["calendar_warning"] = calendar_warning(now.astimezone(local_zone()).date())
             context.update(
                 sops=sop_counts(), running_url=list_url("sops", (Sop.status, "running")),
                 journeys_enabled=db.session.scalar(

@@ -5,12 +5,13 @@ from flask_babel import lazy_gettext as _l, ngettext
 from flask_login import current_user
 from sqlalchemy import false, func, select
 from wtforms.validators import ValidationError
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from admin_views.base import SecuredModelView
 from admin_views.choices import ROLE_LABELS, labelled
 from admin_views.forms import NameChoiceField, WriteOnlyField
 from jobs.core import vocab as V
+from jobs.core.passwords import problems as password_problems
 from models import Customer, Department, Employee, Sop, User, db
 from models.sops import sop_members
 
@@ -84,6 +85,15 @@ class EmployeeView(SecuredModelView):
         return query.filter(Employee.department_id == employee.department_id)
 
 
+# The texts of jobs.core.passwords.MESSAGES, for babel to translate.
+PASSWORD_ERRORS = {
+    "too_short": _l("The password must be at least 10 characters."),
+    "too_long": _l("The password must be at most 200 characters."),
+    "common": _l("This password is too common; choose one that is hard to guess."),
+    "username": _l("The password must not be the username."),
+}
+
+
 class UserView(SecuredModelView):
     roles = ("admin",)
     write_roles = ("admin",)
@@ -98,9 +108,10 @@ class UserView(SecuredModelView):
     column_formatters = {"role": labelled(ROLE_LABELS)}
     form_columns = ("username", "password", "role", "employee", "active")
     form_extra_fields = {"password": WriteOnlyField(
-        _l("Password"), validators=[Optional(), Length(min=8, max=200)],
+        _l("Password"), validators=[Optional()],
         store=lambda user, password: user.set_password(password),
-        description=_l("At least 8 characters; leave blank to keep the current one."))}
+        description=_l("At least 10 characters, not a common password; leave blank to keep "
+                       "the current one."))}
     form_overrides = {"role": NameChoiceField}
     form_args = {"role": {"choices": list(ROLE_LABELS.items()), "blank": False},
                  "employee": {"query_factory": lambda: db.session.query(Employee)
@@ -113,6 +124,10 @@ class UserView(SecuredModelView):
         if self.is_model_form(form) and form._obj is None and not form.password.data:
             form.password.errors.append(str(_l("A new user needs a password.")))
             return False
+        if self.is_model_form(form) and form.password.data:
+            refused = password_problems(form.password.data, form.username.data or "")
+            form.password.errors.extend(str(PASSWORD_ERRORS[code]) for code in refused)
+            return not refused
         return True
 
     def on_model_delete(self, model) -> None:

@@ -5,8 +5,9 @@ for the roles that may open it.
     everyone but finance: the inbox (their open tasks, by the same row rules as Tasks)
     admin, manager, sales, service: log follow-ups and raise requests for the customers
              they see; admin and managers decide reviews from their inbox
-    admin    everything
-    ops      SOPs, journeys, SOP versions, tags, segments, materials; the data pages and
+    admin    everything (the work calendar: ops may read it)
+    ops      SOPs, journeys, SOP versions, group sends (all customers; a manager composes
+             them for their department's customers), tags, segments, materials; the data pages and
              the quota calendar; SOP customers
              (manual end, re-add); deliveries, held deliveries, send batches and tasks;
              customers read-only; WeCom callbacks and tag write-backs, read-only
@@ -25,6 +26,8 @@ from flask_babel import lazy_gettext as _l
 
 def all_views():
     from admin_views.batches import SendBatchView
+    from admin_views.api_docs import ApiDocsView
+    from admin_views.calendar import CalendarDayView
     from admin_views.catalog import MaterialView, SegmentView, TagView
     from admin_views.customers import CustomerView, OrderView
     from admin_views.data_pages import JourneyDataView, QuotaCalendarView
@@ -32,6 +35,7 @@ def all_views():
     from admin_views.enrollments import EnrollmentView
     from admin_views.followup_lists import DormantCustomerView, FollowUpView, ProspectViolationView
     from admin_views.followups import FollowUpFormView, RequestView
+    from admin_views.group_sends import GroupSendView
     from admin_views.inbox import InboxView
     from admin_views.journeys import JourneyView
     from admin_views.org import DepartmentView, EmployeeView, UserView
@@ -42,7 +46,7 @@ def all_views():
     from admin_views.tasks import TaskView
     from admin_views.wecom import WeComCallbackView, WeComTagWriteView
     from models import (
-        AuditLog, Customer, Delivery, Department, Employee, Enrollment, FollowUp, Journey, Material,
+        AuditLog, CalendarDay, Customer, Delivery, Department, Employee, Enrollment, FollowUp, Journey, Material,
         Order, Segment, SendBatch, Settings, Sop, SopVersion, Tag, Task, User, WeComCallback,
         WeComTagWrite,
     )
@@ -61,6 +65,7 @@ def all_views():
                          endpoint="held_deliveries"),
         SendBatchView(SendBatch, _l("Send batches"), category=sop, endpoint="send_batches"),
         SopVersionView(SopVersion, _l("SOP versions"), category=sop, endpoint="sop_versions"),
+        GroupSendView(_l("Group sends"), category=sop, endpoint="group_sends"),
         SopDataView(_l("SOP data"), category=data, endpoint="sop_data"),
         JourneyDataView(_l("Journey data"), category=data, endpoint="journey_data"),
         QuotaCalendarView(_l("Quota calendar"), category=data, endpoint="quota_calendar"),
@@ -82,6 +87,9 @@ def all_views():
         EmployeeView(Employee, _l("Employees"), category=org, endpoint="employees"),
         UserView(User, _l("Users"), category=org, endpoint="users"),
         SettingsView(Settings, _l("Settings"), category=system, endpoint="settings"),
+        CalendarDayView(CalendarDay, _l("Work calendar"), category=system,
+                        endpoint="work_calendar"),
+        ApiDocsView(_l("API documentation"), category=system, endpoint="api_docs"),
         AuditLogView(AuditLog, _l("Audit log"), category=system, endpoint="audit_log"),
         WeComCallbackView(WeComCallback, _l("WeCom callbacks"), category=system,
                           endpoint="wecom_callbacks"),

@@ -1,6 +1,7 @@
 """An SOP's data page (数据, SPEC §3 效果分析; seed 003 §4.1.4-4.1.5): totals, the step
 funnel, sends per day, the N-day conversion with the holdout's lift, and the latest
-customers with the manual-end action. Figures come from jobs/analytics.py; every
+customers with the manual-end action, and the A/B variants of its message steps.
+Figures come from jobs/analytics.py and jobs/variant_stats.py; every
 chart is also a table and a capped CSV. Managers see their department's customers.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from admin_views.forms import CsrfForm
 from admin_views.scopes import visible_customer_ids
 from jobs import analytics
 from jobs.core.vocab import DELIVERY_STATUSES, ENROLLMENT_STATUSES
+from jobs.variant_stats import variant_stats
 from models import Enrollment, Sop, db
 
 DATA_ROLES = ("admin", "ops", "manager")
@@ -97,10 +99,12 @@ class SopDataView(SecuredView):
         status = status if status in ENROLLMENT_STATUSES else None
         customers = analytics.customers(db.session, sop, status, visible=visible)
         captions = {s.position: step_caption(s) for s in sop.steps}
+        variants = variant_stats(db.session, sop, visible)
         return self.render(
             "admin/sop_data.html", sop=sop, stats=stats, zone=tz, now=now,
             funnel_chart=funnel_chart(stats.funnel, captions), sends_chart=sends_chart(stats.sends),
             weeks_chart=weeks_chart(stats.conversion), customers=customers, status=status,
+            variants=variants,
             statuses=DELIVERY_STATUSES, delivery_labels=DELIVERY_LABELS,
             enrollment_labels=ENROLLMENT_LABELS, form=CsrfForm(),
             can_end=self.may_end(), captions=captions)

@@ -24,7 +24,7 @@ from admin_views.choices import (
 )
 from admin_views.forms import (
     CsrfRule, FreeNamesField, Inline, NameChoiceField, NameListField, ReadOnlyField,
-    Renumbering, compact, live_entries,
+    Renumbering, YamlListField, compact, live_entries,
 )
 from admin_views.lifecycle import SopLifecycleMixin, sop_status
 from admin_views.system import pretty_json
@@ -47,9 +47,10 @@ def tag_list(label, json_key=None):
 class StepInline(InlineFormAdmin):
     form_columns = ("id", "day", "at_time", "action", "text", "attachments", "task_title",
                     "task_assignee", "task_deadline_hours", "add_tags", "remove_tags", "stage",
-                    "key")
+                    "variants", "key")
     form_overrides = {"action": NameChoiceField, "add_tags": NameListField,
-                      "remove_tags": NameListField, "stage": NameChoiceField}
+                      "remove_tags": NameListField, "stage": NameChoiceField,
+                      "variants": YamlListField}
     form_args = {
         "day": {"label": _l("Day"), "description": _l("Day 0 is the day the customer entered")},
         "at_time": {"label": _l("At (HH:MM)")},
@@ -67,15 +68,19 @@ class StepInline(InlineFormAdmin):
         "remove_tags": {"label": _l("Remove tags"), "choices": tag_names},
         "stage": {"label": _l("Set lifecycle stage"), "choices": lifecycle_stages},
         "key": {"label": _l("Step key"), "description": _l("Optional stable identifier")},
+        "variants": {"label": _l("A/B variants (optional)"), "description": _l(
+            "2–4 variants in YAML, e.g. - {key: A, text: ..., attachments: [material], "
+            "weight: 50}. Each customer always gets the same one, in proportion to the "
+            "weights; the data page compares them.")},
     }
-    form_widget_args = {"text": {"rows": 3}}
+    form_widget_args = {"text": {"rows": 3}, "variants": {"rows": 3, "class": "text-monospace"}}
 
 
 STEP_FIELDS = {"day": "day", "at": "at_time", "action": "action", "text": "text",
                "attachments": "attachments", "title": "task_title",
                "assignee": "task_assignee", "deadline_hours": "task_deadline_hours",
                "add_tags": "add_tags", "remove_tags": "remove_tags", "stage": "stage",
-               "key": "key", "": "day"}
+               "key": "key", "variants": "variants", "": "day"}
 
 TARGET_FIELDS = {"sources": "target_sources", "tags_any": "target_tags_any",
                  "tags_all": "target_tags_all", "tags_none": "target_tags_none",
@@ -92,6 +97,7 @@ def step_to_config(f) -> dict:
         "title": f.task_title.data, "assignee": f.task_assignee.data,
         "deadline_hours": f.task_deadline_hours.data, "add_tags": f.add_tags.data,
         "remove_tags": f.remove_tags.data, "stage": f.stage.data,
+        "variants": f.variants.data,
     }) | {"day": f.day.data}
 
 
@@ -318,12 +324,14 @@ class SopView(SopLifecycleMixin, SecuredModelView):
 
     # --- saving ----------------------------------------------------------------
     def on_model_change(self, form, model: Sop, is_created: bool) -> None:
-        from config_io.importer import normalise_condition, record_sop_version
+        from config_io.importer import normalise_condition, record_sop_version, variants_of
 
         model.target = normalise_condition(model.target)
         model.early_end_when = normalise_condition(model.early_end_when)
         for step in model.steps:
             step.at_time = parse_at(step.at_time) or step.at_time
+            step.variants = variants_of({"variants": step.variants}) \
+                if step.action == "message" else None
         renumbering = Renumbering(db.session)
         # Steps run in order of due time, so their positions follow (day, at).
         model.steps = renumbering.number(model.steps, key=lambda s: (s.day, s.at_time))

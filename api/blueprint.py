@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -12,7 +13,9 @@ from models.audit import set_actor
 from models.base import utcnow
 from models.org import hash_token
 
-api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# static: the OpenAPI page's own script and style (served by the app, no CDN)
+api_bp = Blueprint("api", __name__, url_prefix="/api/v1", static_folder="static")
+OPEN_TO_SESSIONS = ("api.openapi_json",)  # also read by a signed-in admin page
 
 
 class ApiError(Exception):
@@ -50,6 +53,10 @@ def error_pages(app, html_page) -> None:
 
 @api_bp.before_request
 def authenticate():
+    if request.endpoint == "api.static":
+        return None
+    if request.endpoint in OPEN_TO_SESSIONS and current_user.is_authenticated:
+        return None
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
@@ -71,6 +78,14 @@ def roles_required(*roles: str):
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+@api_bp.get("/openapi.json")
+def openapi_json():
+    """The OpenAPI 3.1 document of this API (api/openapi.py)."""
+    from api.openapi import document
+
+    return jsonify(document())
 
 
 @api_bp.get("/whoami")

@@ -13,7 +13,10 @@ from models.base import utcnow
 @roles_required("ops")
 def post_events():
     """One event object or a list; all are applied in one transaction, or none."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested past the parser's depth: not an event, not a 500
+        body = None
     if not isinstance(body, (dict, list)):
         raise ApiError(400, "invalid_json", "send one event object or a list of them as JSON")
     try:

@@ -20,7 +20,7 @@ from api.scope import (
     at_from, int_arg, iso, json_body, sop_by_key, visible_customer, visible_customers,
 )
 from jobs import analytics
-from jobs import lifecycle
+from jobs import lifecycle, variant_stats
 from jobs.core.vocab import ENROLLMENT_STATUSES
 from jobs.engine_jobs import enqueue_tick
 from jobs.events import MAX_TAGS
@@ -139,6 +139,7 @@ def sop_stats(key: str):
         "conversion": {"days": conversion.days, "holdout_percent": conversion.holdout_percent,
                        **cohort_dict(conversion.overall),
                        "weeks": [cohort_dict(w) for w in conversion.weeks]},
+        "variants": variant_stats.as_json(variant_stats.variant_stats(db.session, sop, visible)),
     })
 
 

@@ -225,7 +225,8 @@ def full_evaluation(session, sops, phases: Phases, floor_counts: dict) -> dict:
         lifecycle.start(session, sop, NOW)
     session.commit()
     out = {"sop_init": timed_tick(session, NOW, phases)}
-    out["enrollments"] = compare(floor_counts, counts(session, "enrollments"), sops)
+    if floor_counts is not None:
+        out["enrollments"] = compare(floor_counts, counts(session, "enrollments"), sops)
     for journey in session.scalars(select(Journey).order_by(Journey.id)):
         lifecycle.start_sync(session, journey, NOW)
     session.commit()
@@ -275,6 +276,14 @@ def run(session, args) -> dict:
     tz = ZoneInfo("Asia/Shanghai")
     sops = session.scalars(select(Sop).order_by(Sop.id)).all()
 
+    if not args.floor:  # the growth table: only the ticks
+        phases = instrument()
+        result.update(full_evaluation(session, sops, phases, None))
+        result["settle"] = timed_tick(session, NOW + timedelta(minutes=1), phases)
+        result["incremental"] = incremental(session, sops, phases, args)
+        result["peak_rss_mb"] = round(rss_mb(), 1)
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        return result
     floor = run_floor(session, sops, NOW, tz)
     result["floor"] = {"seconds": round(floor["seconds"], 4),
                        "per_sop": {k: round(v, 4) for k, v in floor["per_sop"].items()}}
@@ -349,9 +358,19 @@ def main(argv=None) -> int:
                         help="holdout share of the SOP event-followup (0: none)")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="skip ANALYZE after loading the data")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="only the ticks (the growth table): no floor, no check")
     args = parser.parse_args(argv)
     with bench_app(args, args.customers) as (_, session, _url):
         result = run(session, args)
+    if not args.floor:
+        runs = [x["seconds"] for x in result["incremental"]]
+        result["incremental_median_seconds"] = statistics.median(runs)
+        out = args.workdir / f"{args.db}-{args.customers}-growth.json"
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        print(f"growth {args.db} {args.customers:,}: (c) median "
+              f"{result['incremental_median_seconds']:.3f} s {runs}")
+        return 0
     result["verdicts"] = verdicts(result)
     out = args.workdir / f"{args.db}-{args.customers}.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))

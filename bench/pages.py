@@ -140,7 +140,7 @@ def bare(session, sql: str, **params):
 def pages(session, browser) -> list[dict]:
     """The pages measured: name, user, URL, and the bare SELECTs each needs."""
     from admin_views.home import list_url
-    from models import Customer, Delivery, Sop
+    from models import Customer, Delivery, Journey, JourneyPlacement, Sop
 
     biggest = session.execute(select(Delivery.sop_id, func.count()).group_by(Delivery.sop_id)
                               .order_by(func.count().desc()).limit(1)).one()
@@ -167,7 +167,25 @@ def pages(session, browser) -> list[dict]:
         bare(session, "SELECT COUNT(*) FROM tasks WHERE status = 'open' AND due_at < :t",
              t=today),
     ]
+    journey = session.scalar(select(Journey).order_by(Journey.id).limit(1))
+    placements = session.scalar(select(func.count()).select_from(JourneyPlacement)
+                                .where(JourneyPlacement.journey_id == journey.id))
+    month_ago, fortnight = now - timedelta(days=30), timedelta(days=14)
     return [
+        {"page": f"journey data page ({journey.key}, {placements:,} placements)",
+         "user": "admin", "url": f"/admin/journey_data/{journey.id}/",
+         "baseline": "customers per stage now, and placements entered in 30 days per stage",
+         "bare": [bare(session, "SELECT stage_id, COUNT(*) FROM journey_placements WHERE "
+                       "journey_id = :j AND left_at IS NULL GROUP BY stage_id", j=journey.id),
+                  bare(session, "SELECT stage_id, COUNT(*) FROM journey_placements WHERE "
+                       "journey_id = :j AND entered_at >= :t GROUP BY stage_id",
+                       j=journey.id, t=month_ago)]},
+        {"page": "quota calendar", "user": "admin", "url": "/admin/quota_calendar/",
+         "baseline": "messages and reminders due, queued, first due in the 29 days",
+         "bare": [bare(session, f"SELECT COUNT(*) FROM deliveries WHERE action IN "
+                       f"('message', 'reminder') AND {column} >= :a AND {column} < :b",
+                       a=now - fortnight, b=now + fortnight)
+                  for column in ("due_at", "queued_at", "first_due_at")]},
         {"page": f"SOP data page ({sop.key}, {biggest[1]:,} deliveries)", "user": "admin",
          "url": f"/admin/sop_data/{sop.id}/",
          "baseline": "funnel: deliveries GROUP BY position, status for the SOP",

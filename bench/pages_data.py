@@ -11,11 +11,17 @@ from datetime import datetime
 from sqlalchemy import select, text, update
 
 from bench.evaluator import log
+try:
+    from models.counter_triggers import backfill_moves, create_triggers, drop_triggers
+except ImportError:  # a version before the counters (the "before" figures)
+    backfill_moves = create_triggers = drop_triggers = None
 from seed.synthetic import _now
 
 WINDOW_DAYS = 90  # enrollments, orders: within the last 90 days
 HASH = "2654435761"  # Knuth's multiplicative hash, as seed/synthetic.py
-BIG_TABLES = ("customers", "customer_tags", "enrollments", "deliveries", "orders", "tasks")
+BIG_TABLES = ("customers", "customer_tags", "enrollments", "deliveries", "orders", "tasks",
+              "journey_placements")
+MOVED = 4  # of 10 customers, this many left their first stage of the funnel journey
 
 
 # --- set-up -------------------------------------------------------------------------
@@ -161,6 +167,34 @@ def make_orders_and_tasks(session, customers: int, dialect: str, stamp: str) -> 
     session.commit()
 
 
+def make_placements(session, dialect: str, stamp: str) -> None:
+    """Every customer in a stage of the first journey (by a hash), entered within the
+    window; MOVED in 10 of them left it half-way to now for the next stage (open)."""
+    from models import Journey, JourneyStage
+
+    journey = session.scalar(select(Journey).order_by(Journey.id).limit(1))
+    stages = session.scalars(select(JourneyStage.id).where(JourneyStage.journey_id ==
+                             journey.id).order_by(JourneyStage.position)).all()
+    age = f"((c.id * {HASH} + 11) % 4294967296) % {WINDOW_DAYS * 86400}"
+    pick = f"(c.id * {HASH} % 4294967296 / 65536) % {len(stages)}"
+    ranked = " UNION ALL ".join(f"SELECT {i} AS k, {sid} AS stage_id"
+                                for i, sid in enumerate(stages))
+    for second in (False, True):
+        k = f"({pick} + 1) % {len(stages)}" if second else pick
+        entered = ago(dialect, f"({age}) / 2") if second else ago(dialect, age)
+        left = "NULL" if second else (
+            f"CASE WHEN c.id % 10 < {MOVED} THEN {ago(dialect, f'({age}) / 2')} END")
+        session.execute(text(f"""
+            INSERT INTO journey_placements (journey_id, stage_id, customer_id, entered_at, day0,
+                                            left_at, manual)
+            SELECT :journey, s.stage_id, c.id, {entered}, {local_day(dialect, entered)},
+                   {left}, false
+            FROM customers c JOIN ({ranked}) s ON s.k = {k}
+            {'WHERE c.id % 10 < :moved' if second else ''}"""),
+            {"journey": journey.id, "now": stamp, "moved": MOVED})
+    session.commit()
+
+
 def make_users(session) -> None:
     """An admin, and a manager of 华东销售 (12 of the 40 owners: row-filtered lists)."""
     from models import Department, Employee, User
@@ -199,6 +233,9 @@ def set_up(session, args, now: datetime) -> dict:
         raise SystemExit("scenario document invalid:\n" + "\n".join(map(str, problems)))
     session.execute(update(Sop).values(status="running", started_at=now))
     make_users(session)
+    if drop_triggers:  # the counters are rebuilt after the rows
+        drop_triggers(session.connection())
+        session.commit()
     with indexes_built_after(session):
         make_world(session, args.customers, now)
         lap("customers_and_tags")
@@ -210,6 +247,8 @@ def set_up(session, args, now: datetime) -> dict:
         lap("deliveries")
         make_orders_and_tasks(session, args.customers, dialect, stamp)
         lap("orders_and_tasks")
+        make_placements(session, dialect, stamp)
+        lap("placements")
     lap("indexes")
     if dialect == "postgresql":  # also the visibility map, as autovacuum soon sets it on a
         # live database: index-only scans must not depend on whether it has run yet
@@ -220,9 +259,30 @@ def set_up(session, args, now: datetime) -> dict:
         session.execute(text("ANALYZE"))
         session.commit()
     lap("analyze")
+    counters = build_counters(session, now)
+    lap("counters")
     counts = {name: session.scalar(text(f"SELECT COUNT(*) FROM {name}"))
               for name in ("customers", "customer_tags", "enrollments", "deliveries",
-                           "orders", "tasks")}
+                           "orders", "tasks", "journey_placements")}
     log(f"rows: {counts}")
     return {"setup_seconds": round(time.perf_counter() - started, 1), "setup_phases": times,
-            "rows": counts}
+            "rows": counts, "counters": counters}
+
+
+def build_counters(session, now: datetime) -> dict:
+    """As a live database has them: the closed conversion windows decided (the tick's
+    work), the counters recounted by `flask sop stats rebuild`, the triggers back."""
+    if create_triggers is None:
+        return {}
+    from jobs.counters import decide_conversions, rebuild
+
+    backfill_moves(session.connection())
+    decided = decide_conversions(session, now, chunk=10**9)
+    session.commit()
+    report = rebuild(session)
+    create_triggers(session.connection())
+    session.commit()
+    session.execute(text("ANALYZE"))
+    session.commit()
+    log(f"conversions decided: {decided}; counters: {report}")
+    return {"decided": decided, "rebuild": report}

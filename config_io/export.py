@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config_io.calendar import calendar_to_dict
 from jobs.core import vocab as V
 from jobs.core.config_rules import Known, as_list
 from models import (
@@ -57,7 +58,8 @@ def normalise_condition(cond: dict | None, keys=TARGET_JSON_KEYS) -> dict:
 def step_to_dict(step: SopStep) -> dict:
     d = {"key": step.key, "day": step.day, "at": step.at_time, "action": step.action}
     if step.action == "message":
-        d.update(text=step.text, attachments=[m.key for m in step.attachments])
+        d.update(text=step.text, attachments=[m.key for m in step.attachments],
+                 variants=[compact(dict(v)) for v in step.variants or []])
     elif step.action == "task":
         d.update(title=step.task_title, text=step.text, assignee=step.task_assignee,
                  deadline_hours=step.task_deadline_hours)
@@ -150,8 +152,10 @@ def material_to_dict(m: Material) -> dict:
 
 def export_document(session: Session) -> dict:
     employees = session.scalars(select(Employee).order_by(Employee.userid)).all()
+    settings = settings_to_dict(Settings.get(session)) | compact(
+        {"calendar": calendar_to_dict(session)})
     return {
-        "settings": settings_to_dict(Settings.get(session)),
+        "settings": settings,
         "employees": [compact({"userid": e.userid, "name": e.name,
                                "department": e.department.name if e.department else None,
                                "role": e.role}) | {"active": bool(e.active)}

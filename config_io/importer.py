@@ -22,6 +22,7 @@ from models import (
 )
 from models.audit import current_actor
 from models.base import utcnow
+from config_io.calendar import apply_calendar
 from config_io.export import (  # noqa: F401  (re-exported for callers of config_io)
     export_document, journey_to_dict, known_from_db, normalise_condition, rule_to_yaml,
     sop_to_dict,
@@ -86,15 +87,23 @@ def apply_settings(session: Session, d: dict) -> Settings:
                       ("welcome_message", "welcome_message")):
         if key in wecom:
             setattr(s, attr, wecom[key])
+    if d.get("calendar") is not None:
+        apply_calendar(session, d["calendar"])
     return s
+
+
+def given(d: dict, name: str, default):
+    """The document's value, or the default when it is absent or null (YAML `x:` is null)."""
+    value = d.get(name)
+    return default if value is None else value
 
 
 def apply_employee(session: Session, d: dict) -> Employee:
     emp = _keyed(session, Employee.userid, d["userid"])
     emp.name = d["name"]
     emp.department = _department(session, d.get("department"))
-    emp.role = d.get("role", "sales")
-    emp.active = d.get("active", True)
+    emp.role = given(d, "role", "sales")
+    emp.active = given(d, "active", True)
     return emp
 
 
@@ -158,7 +167,7 @@ def match_unkeyed(rows: list[SopStep], wanted: list[dict]) -> dict[int, SopStep]
     return pairs
 
 
-def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
+def apply_steps(session: Session, sop: Sop, steps: list[dict], now: datetime) -> None:
     """Update steps in place (ids survive: deliveries will point at them)."""
     ordered = sorted(steps, key=lambda s: (s["day"], parse_at(s["at"])))
     existing = list(sop.steps)
@@ -173,7 +182,7 @@ def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
     kept = []
     for position, d, step in plan:
         if step is None:
-            step = SopStep(sop=sop)
+            step = SopStep(sop=sop, added_at=now if sop.started_at else None)
             session.add(step)
         step.position, step.key = position, d.get("key")
         step.day, step.at_time, step.action = d["day"], parse_at(d["at"]), d["action"]
@@ -184,18 +193,27 @@ def apply_steps(session: Session, sop: Sop, steps: list[dict]) -> None:
         step.add_tags = list(d.get("add_tags") or [])
         step.remove_tags = list(d.get("remove_tags") or [])
         step.stage = d.get("stage")
+        step.variants = variants_of(d) if d["action"] == "message" else None
         step.attachments = _materials(session, d.get("attachments"))
         kept.append(step)
     sop.steps = kept  # delete-orphan removes the rest (the engine cancels their sends)
 
 
-def apply_sop(session: Session, d: dict) -> Sop:
+def variants_of(d: dict) -> list[dict] | None:
+    """A step's variants as stored: every field present, the weight 1 by default."""
+    if not d.get("variants"):
+        return None
+    return [{"key": v["key"], "text": v["text"], "attachments": list(v.get("attachments") or []),
+             "weight": v.get("weight") or 1} for v in d["variants"]]
+
+
+def apply_sop(session: Session, d: dict, now: datetime) -> Sop:
     """Create or update one SOP from its document shape (flows resolved separately)."""
     sop = _keyed(session, Sop.key, d["key"])
     sop.name, sop.kind = d["name"], d["kind"]
     sop.description = d.get("description")
     sop.status = sop.status or "draft"  # moved by the engine's lifecycle, after the steps
-    sop.priority = d.get("priority", 0)
+    sop.priority = given(d, "priority", 0)
     sop.trigger_event = d.get("trigger")
     target = d.get("target") or {}
     sop.target = normalise_condition(target)
@@ -203,18 +221,18 @@ def apply_sop(session: Session, d: dict) -> Sop:
         select(Employee).where(Employee.userid.in_(target.get("members") or []))))
     sop.departments = list(session.scalars(
         select(Department).where(Department.name.in_(target.get("departments") or []))))
-    sop.entry_window_hours = d.get("entry_window_hours", 24)
+    sop.entry_window_hours = given(d, "entry_window_hours", 24)
     batch = d.get("batch") or {}
-    sop.batch_size = batch.get("size", 200)
-    sop.batch_interval_minutes = batch.get("interval_minutes", 10)
-    sop.conversion_days = d.get("conversion_days", 30)
-    sop.holdout_percent = d.get("holdout_percent", 0)
+    sop.batch_size = given(batch, "size", 200)
+    sop.batch_interval_minutes = given(batch, "interval_minutes", 10)
+    sop.conversion_days = given(d, "conversion_days", 30)
+    sop.holdout_percent = given(d, "holdout_percent", 0)
     early, normal = d.get("early_end") or {}, d.get("normal_end") or {}
     sop.early_end_when = normalise_condition(early.get("when"))
     sop.early_end_add_tags = list(early.get("add_tags") or [])
     sop.normal_end_add_tags = list(normal.get("add_tags") or [])
     session.flush()
-    apply_steps(session, sop, d.get("steps") or [])
+    apply_steps(session, sop, d.get("steps") or [], now)
     return sop
 
 
@@ -241,7 +259,7 @@ def apply_journey(session: Session, d: dict) -> Journey:
     j.name, j.description = d["name"], d.get("description")
     for flag, default in (("enabled", False), ("automation", True), ("stage_reminders", True),
                           ("followup_reminders", True)):
-        setattr(j, flag, d.get(flag, default))
+        setattr(j, flag, given(d, flag, default))
     session.flush()
     existing = {st.key: st for st in j.stages}
     wanted = d.get("stages") or []
@@ -318,13 +336,14 @@ def import_document(session: Session, doc, now: datetime | None = None) -> list[
         for item in doc.get(section) or []:
             apply(session, item)
     session.flush()
-    sops = [(apply_sop(session, d), d) for d in doc.get("sops") or []]
+    now = now or utcnow()
+    sops = [(apply_sop(session, d, now), d) for d in doc.get("sops") or []]
     session.flush()
     for sop, d in sops:
         apply_flows(session, sop, d)
     session.flush()
     for sop, d in sops:
-        move_status(session, sop, d.get("status"), now or utcnow())
+        move_status(session, sop, d.get("status"), now)
     session.flush()
     for sop, _ in sops:
         record_sop_version(session, sop)

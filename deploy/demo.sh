@@ -6,7 +6,7 @@
 #   deploy/demo.sh stop      stop every program and supervisord
 #   deploy/demo.sh status    show the programs
 # Environment (deploy/env.example): DATABASE_URL, REDIS_URL, SECRET_KEY, SOP_INSTANCE,
-# SOP_TIMEZONE, UPLOAD_FOLDER, SOP_BIND, SOP_WEB_WORKERS, SOP_RQ_WORKERS.
+# SOP_TIMEZONE, UPLOAD_FOLDER, SOP_BIND, SOP_WEB_WORKERS, SOP_RQ_WORKERS, SOP_SEND_WORKERS.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,8 +20,9 @@ export SOP_INSTANCE="${SOP_INSTANCE:-$ROOT/instance}"
 export SOP_BIND="${SOP_BIND:-127.0.0.1:5000}"
 export SOP_WEB_WORKERS="${SOP_WEB_WORKERS:-2}"
 export SOP_RQ_WORKERS="${SOP_RQ_WORKERS:-2}"
-# The queues are declared once, in jobs/queues.py.
-SOP_QUEUES="$("$VENV/bin/python" -c 'from jobs.queues import QUEUES; print(*QUEUES)')"
+export SOP_SEND_WORKERS="${SOP_SEND_WORKERS:-2}"
+# The queues are declared once, in jobs/queues.py; `send` has workers of its own.
+SOP_QUEUES="$("$VENV/bin/python" -c 'from jobs.queues import FORKING_QUEUES; print(*FORKING_QUEUES)')"
 export SOP_QUEUES
 if [ -z "${REDIS_URL:-}" ]; then
   # No Redis given: supervisord runs a private one (deploy/redis-embedded.sh).
@@ -88,6 +89,10 @@ case "$command" in
 esac
 
 if running; then stop; fi  # a restart picks up new code and environment
+# Prometheus multiprocess mode (jobs/metrics.py): every web and worker process writes
+# its counters here; files left by a previous run would be added up again.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$ROOT/var/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 flask db upgrade
 if [ "$command" = run ]; then
   flask seed demo  # its last lines are the logins

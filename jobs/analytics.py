@@ -12,13 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-from sqlalchemy import ColumnElement, Interval, Select, case, exists, func, literal, select
+from bisect import bisect_right
+
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
 
 from jobs.core.buckets import day_edges, week_edges
 from jobs.core.due import local_date
 from jobs.core.effect import Lift, Rate, lift, rate
 from jobs.core.vocab import DELIVERY_STATUSES, DONE_DELIVERY_STATUSES, ENROLLMENT_STATUSES
-from models import Customer, Delivery, Enrollment, Order, Sop
+from jobs.counters import aligned, decided_conversions, hour_of, hours_in, ordered_within
+from models import Customer, Delivery, DeliveryCount, DeliveryHour, Enrollment, Sop
 
 SEND_DAYS = 30  # the sends chart: the last 30 local days
 CONVERSION_WEEKS = 26  # per entry week: the latest 26 weeks (overall counts every entrant)
@@ -43,13 +46,6 @@ def bucket(column, edges: list[datetime]) -> ColumnElement[int]:
 
 def in_range(column, edges: list[datetime]) -> list[ColumnElement[bool]]:
     return [column >= edges[0], column < edges[-1]]
-
-
-def plus_days(session, column, days: int) -> ColumnElement:
-    """`column` + `days` days, in the database (SQLite keeps datetimes as text)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{int(days)} days")
-    return column + literal(timedelta(days=days), Interval())
 
 
 def per_day(session, column, where: list, edges: list[datetime]) -> list[int]:
@@ -144,20 +140,32 @@ def totals(session, sop: Sop, visible: Select | None = None) -> Totals:
 
 def funnel(session, sop: Sop, visible: Select | None = None) -> list[StepFunnel]:
     """One row per step position (steps of the SOP now, and deleted ones that wrote)."""
-    where = [Delivery.sop_id == sop.id, *within(Delivery.customer_id, visible)]
     counts: dict[int, dict[str, int]] = {
         s.position: dict.fromkeys(DELIVERY_STATUSES, 0) for s in sop.steps}
-    for position, status, n in session.execute(
-            select(Delivery.position, Delivery.status, func.count()).where(*where)
-            .group_by(Delivery.position, Delivery.status)):
-        counts.setdefault(position, dict.fromkeys(DELIVERY_STATUSES, 0))[status] = n
-    held = dict(session.execute(
-        select(Delivery.position, func.count())
-        .where(*where, Delivery.status == "skipped", Delivery.reason == HOLDOUT_REASON)
-        .group_by(Delivery.position)).all())
+    held: dict[int, int] = {}
+    for position, status, holdout, n in funnel_rows(session, sop, visible):
+        if n:
+            counts.setdefault(position, dict.fromkeys(DELIVERY_STATUSES, 0))[status] += n
+            if holdout and status == "skipped":
+                held[position] = held.get(position, 0) + n
     labels = {s.position: str(s) for s in sop.steps}
     return [StepFunnel(p, labels.get(p, f"#{p + 1}"), counts[p], held.get(p, 0))
             for p in sorted(counts)]
+
+
+def funnel_rows(session, sop: Sop, visible: Select | None):
+    """(position, status, holdout?, deliveries): the counters for every reader who
+    sees every customer, the rows for a scoped one."""
+    if visible is None:
+        C = DeliveryCount
+        return session.execute(
+            select(C.position, C.status, C.holdout, func.sum(C.n)).where(C.sop_id == sop.id)
+            .group_by(C.position, C.status, C.holdout)).all()
+    holdout = case((Delivery.reason == HOLDOUT_REASON, 1), else_=0)
+    return session.execute(
+        select(Delivery.position, Delivery.status, holdout, func.count())
+        .where(Delivery.sop_id == sop.id, *within(Delivery.customer_id, visible))
+        .group_by(Delivery.position, Delivery.status, holdout)).all()
 
 
 def sends_per_day(session, sop: Sop, now: datetime, tz: tzinfo, days: int = SEND_DAYS,
@@ -165,8 +173,22 @@ def sends_per_day(session, sop: Sop, now: datetime, tz: tzinfo, days: int = SEND
     """Message deliveries handed over and confirmed per local day, oldest first."""
     first = local_date(now, tz) - timedelta(days=days - 1)
     edges = day_edges(first, days, tz)
-    where = [Delivery.sop_id == sop.id, Delivery.action == "message",
-             *within(Delivery.customer_id, visible)]
+    if visible is not None or not aligned(edges):
+        return origin_sends_per_day(session, Delivery.sop_id == sop.id, now, tz, days, visible)
+    # Whole-hour edges and no row filter: the hourly counters answer without a scan.
+    mine = (DeliveryHour.sop_id == sop.id, DeliveryHour.action == "message")
+    handed = hours_in(session, "queued", edges, *mine)
+    confirmed = hours_in(session, "sent", edges, *mine)
+    return [DaySends(first + timedelta(days=i), handed[i], confirmed[i]) for i in range(days)]
+
+
+def origin_sends_per_day(session, origin: ColumnElement[bool], now: datetime, tz: tzinfo,
+                         days: int = SEND_DAYS, visible: Select | None = None) -> list[DaySends]:
+    """`sends_per_day` from the rows, for the deliveries `origin` selects (an SOP's, a group
+    send's)."""
+    first = local_date(now, tz) - timedelta(days=days - 1)
+    edges = day_edges(first, days, tz)
+    where = [origin, Delivery.action == "message", *within(Delivery.customer_id, visible)]
     handed = per_day(session, Delivery.queued_at, where, edges)
     confirmed = per_day(session, Delivery.sent_at, where, edges)
     return [DaySends(first + timedelta(days=i), handed[i], confirmed[i]) for i in range(days)]
@@ -186,39 +208,65 @@ def conversion(session, sop: Sop, now: datetime, tz: tzinfo,
     entry week, split messaged / holdout, with the lift of the messaged group."""
     days = sop.conversion_days
     where = [Enrollment.sop_id == sop.id, *within(Enrollment.customer_id, visible)]
-    ordered = exists().where(
-        Order.customer_id == Enrollment.customer_id, Order.placed_at >= Enrollment.enrolled_at,
-        Order.placed_at < plus_days(session, Enrollment.enrolled_at, days))
-    converted = func.sum(case((ordered, 1), else_=0))
-    still_open = func.sum(case((Enrollment.enrolled_at > now - timedelta(days=days), 1),
-                               else_=0))
     first, last = session.execute(
         select(func.min(Enrollment.enrolled_at), func.max(Enrollment.enrolled_at))
         .where(*where)).one()
-    empty = Conversion(days, sop.holdout_percent, cohort(None, {}))
     if first is None:
-        return empty
+        return Conversion(days, sop.holdout_percent, cohort(None, {}))
     last_day = local_date(last, tz)
     first_day = max(local_date(first, tz), last_day - timedelta(weeks=CONVERSION_WEEKS - 1))
     mondays, edges = week_edges(first_day, last_day, tz)
+    # decided windows come from the counters; the rows only for the open ones
+    counted = visible is None and aligned(edges)
+    live = [*where, Enrollment.converted.is_(None)] if counted else where
+    cells = ConversionCells()
+    for holdout, w, n, conv, open_ in undecided(session, sop, now, edges, live):
+        cells.add(bool(holdout), w, n, conv or 0, open_ or 0)
+    if counted:
+        bounds = [hour_of(e) for e in edges]
+        for hour, holdout, converted, n in decided_conversions(session, sop.id):
+            w = bisect_right(bounds, hour) - 1
+            cells.add(bool(holdout), w if 0 <= w < len(mondays) else -1, n,
+                      n if converted else 0, 0)
+    return Conversion(
+        days, sop.holdout_percent, cohort(None, cells.overall()),
+        [cohort(mondays[w], cells.week(w)) for w in sorted(cells.weeks)])
+
+
+class ConversionCells:
+    """holdout? -> [entrants, converted, window open], overall and per week index."""
+
+    def __init__(self):
+        self.all: dict[bool, list[int]] = {}
+        self.weeks: dict[int, dict[bool, list[int]]] = {}
+
+    def add(self, holdout: bool, w: int, *values: int) -> None:
+        targets = [self.all.setdefault(holdout, [0, 0, 0])]
+        if w >= 0:
+            targets.append(self.weeks.setdefault(w, {}).setdefault(holdout, [0, 0, 0]))
+        for cell in targets:
+            for i, v in enumerate(values):
+                cell[i] += int(v)
+
+    def overall(self) -> dict[bool, tuple[int, int, int]]:
+        return {k: tuple(v) for k, v in self.all.items()}
+
+    def week(self, w: int) -> dict[bool, tuple[int, int, int]]:
+        return {k: tuple(v) for k, v in self.weeks[w].items()}
+
+
+def undecided(session, sop: Sop, now: datetime, edges: list[datetime], where: list):
+    """(holdout, week index or -1, entrants, converted, window open) from the rows."""
+    days = sop.conversion_days
+    converted = func.sum(case((ordered_within(session, days), 1), else_=0))
+    still_open = func.sum(case((Enrollment.enrolled_at > now - timedelta(days=days), 1),
+                               else_=0))
     week = bucket(Enrollment.enrolled_at, edges)
     in_weeks = Enrollment.enrolled_at >= edges[0]
-    all_cells: dict[bool, list[int]] = {}
-    week_cells: dict[int, dict[bool, tuple[int, int, int]]] = {}
-    rows = session.execute(
+    return session.execute(
         select(Enrollment.holdout, case((in_weeks, week), else_=literal(-1)).label("w"),
                func.count(), converted, still_open)
         .where(*where).group_by(Enrollment.holdout, "w")).all()
-    for holdout, w, n, conv, open_ in rows:
-        cell = all_cells.setdefault(bool(holdout), [0, 0, 0])
-        for i, v in enumerate((n, conv or 0, open_ or 0)):
-            cell[i] += v
-        if w >= 0:
-            week_cells.setdefault(w, {})[bool(holdout)] = (n, conv or 0, open_ or 0)
-    return Conversion(
-        days, sop.holdout_percent,
-        cohort(None, {k: tuple(v) for k, v in all_cells.items()}),
-        [cohort(mondays[w], week_cells[w]) for w in sorted(week_cells)])
 
 
 def customers(session, sop: Sop, status: str | None = None, limit: int = LIST_SIZE,

@@ -95,6 +95,29 @@ def snapshot_of(customer: Customer) -> CustomerSnapshot:
     )
 
 
+def snapshots(session: Session, ids) -> dict[int, CustomerSnapshot]:
+    """Snapshots of these customers in two queries (their fields, owner and
+    department; their tags): what the tick's predicate needs for the changed few."""
+    ids = sorted(ids)
+    if not ids:
+        return {}
+    tags: dict[int, set[str]] = {}
+    for customer_id, name in session.execute(
+            select(CustomerTag.customer_id, Tag.name).join(Tag, Tag.id == CustomerTag.tag_id)
+            .where(CustomerTag.customer_id.in_(ids))):
+        tags.setdefault(customer_id, set()).add(name)
+    rows = session.execute(
+        select(Customer.id, Customer.source, Customer.lifecycle_stage, Customer.churn_status,
+               Customer.tier, Customer.added_at, Employee.userid, Department.name)
+        .outerjoin(Employee, Employee.id == Customer.owner_id)
+        .outerjoin(Department, Department.id == Employee.department_id)
+        .where(Customer.id.in_(ids)))
+    return {r[0]: CustomerSnapshot(
+        source=r[1], lifecycle_stage=r[2], churn_status=r[3], tier=r[4], added_at=r[5],
+        owner_userid=r[6], owner_department=r[7], tags=frozenset(tags.get(r[0], ())))
+        for r in rows}
+
+
 def matching_ids(session: Session, condition: Condition) -> set[int]:
     """Ids of every customer matching `condition` (one query)."""
     return set(session.scalars(select(Customer.id).where(condition_sql(condition))))

@@ -24,6 +24,8 @@ class Context:
     session: Session
     now: datetime  # aware
     _conditions: dict = field(default_factory=dict)
+    # enrollments whose last step this pass wrote, for complete_finished
+    finished: list[int] = field(default_factory=list)
 
     @cached_property
     def settings(self) -> Settings:

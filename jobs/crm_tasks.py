@@ -10,7 +10,8 @@
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from jobs.core.workdays import add_working_days
 from jobs.customer_writes import journal
-from jobs.workdays import is_workday
+from jobs.workdays import calendar_for
 from models import Customer, Employee, Settings, Task
 
 REVIEW_TITLE = "新客户审核：{name}"
@@ -44,7 +45,9 @@ def create_request(session, customer: Customer, assignee: Employee, title: str,
     return task
 
 
-def review_deadline(settings: Settings, since: datetime) -> datetime:
+def review_deadline(settings: Settings, since: datetime,
+                    is_workday: Callable[[date], bool]) -> datetime:
+    """`since` plus the review's working days by `is_workday` (the work calendar)."""
     zone = ZoneInfo(settings.timezone)
     local = add_working_days(since.astimezone(zone), settings.review_working_days, is_workday)
     return local.astimezone(since.tzinfo)
@@ -72,6 +75,7 @@ def open_reviews(session, settings: Settings, ids, now: datetime) -> int:
                    Task.rule == "review", Task.status == "open",
                    Task.customer_id.in_(ids))))).all()
     managers = department_managers(session) if waiting else {}
+    is_workday = calendar_for(session) if waiting else None
     for customer in waiting:
         department = customer.owner.department_id if customer.owner else None
         manager = managers.get(department)
@@ -81,7 +85,7 @@ def open_reviews(session, settings: Settings, ids, now: datetime) -> int:
             kind="review", rule="review", status="open", customer=customer,
             employee=manager, role=None if manager else "manager",
             title=REVIEW_TITLE.format(name=customer.name), due_at=since,
-            deadline_at=review_deadline(settings, since), created_at=now))
+            deadline_at=review_deadline(settings, since, is_workday), created_at=now))
     session.flush()
     return len(waiting)
 

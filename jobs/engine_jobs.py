@@ -1,11 +1,14 @@
 """Thin RQ entry points for the evaluator: an app context, the clock, a service call."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from rq import Retry
 
-from jobs.queues import TICK_QUEUE, job_app, queue
+from jobs import metrics
+from jobs.health import record_tick
+from jobs.queues import TICK_QUEUE, job_app, queue, redis_connection
 from models import db
 from models.audit import acting_as
 
@@ -22,6 +25,7 @@ def run_tick(at: str | None = None) -> dict:
 
     now = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
     app = job_app()
+    started = time.perf_counter()
     with app.app_context(), acting_as("engine"):
         try:
             summary = tick(db.session, now)
@@ -29,6 +33,10 @@ def run_tick(at: str | None = None) -> dict:
                 summary["enqueued"] = enqueue_due(app, db.session, now)
                 if pending_due(db.session, now):  # auto-tags to write back to WeCom
                     enqueue_tag_writes(app)
+                seconds = time.perf_counter() - started
+                record_tick(redis_connection(app), datetime.now(timezone.utc), seconds,
+                            summary["rounds"])
+                metrics.observe_tick(seconds, summary["rounds"])
             return summary
         finally:
             db.session.remove()

@@ -16,7 +16,7 @@ from sqlalchemy import (
 
 from jobs.conditions_sql import condition_sql
 from jobs.context import Context
-from jobs.core.due import Clock, Slot, local_date, local_time
+from jobs.core.due import LOOK_AGAIN, Clock, Slot, local_date, local_time
 from jobs.customer_writes import change_tags, chunks
 from jobs.planner import cancel_open
 from models import Customer, Delivery, Enrollment, Sop
@@ -54,7 +54,7 @@ def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
     rows = select(
         literal(sop.id), Customer.id, literal("active"), literal(1),
         literal(ctx.now, UTCDateTime), literal(day0, Date),
-        literal(first, UTCDateTime) if first else null(), holdout_sql(sop),
+        literal(first or LOOK_AGAIN, UTCDateTime), holdout_sql(sop),  # no step: look once
         literal(flowed_from) if flowed_from else null(),
     ).where(where, _not_enrolled(sop))
     result = ctx.session.execute(insert(Enrollment).from_select(

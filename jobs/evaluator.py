@@ -26,15 +26,18 @@ from sqlalchemy.orm import Session, selectinload
 
 from jobs import crm_rules, crm_tasks, followups
 from jobs.context import Context
+from jobs.counters import decide_conversions
 from jobs.core.changes import could_make_true, fold, happened_since
 from jobs.enrollments import end_early_if_triggered, enter, scope_ids, within_entry_window
 from jobs.materialize import (
     complete_finished, run_internal_steps, write_reminders, write_sop_deliveries,
 )
-from jobs.placements import place
+from jobs.conditions_sql import snapshots
+from jobs.core.conditions import CustomerSnapshot, matches
+from jobs.placements import place, place_changed
 from jobs.planner import make_batches, plan_quota
 from jobs.tick_lock import tick_lock
-from models import ChangeJournal, Customer, Enrollment, Journey, Sop
+from models import ChangeJournal, Customer, Enrollment, Journey, JourneyPlacement, Sop
 
 JOURNAL_CHUNK = 2000  # changes evaluated per transaction
 ID_RANGE = 100_000  # customers per transaction in a full evaluation
@@ -51,7 +54,7 @@ def tick(session: Session, now: datetime) -> dict:
         initialize(ctx, summary)
         summary["churn_warnings"] += crm_rules.churn_warnings(session, ctx.settings, now)
         summary["dormant"] += crm_rules.mark_dormant(session, ctx.settings, now)
-        for _ in range(MAX_ROUNDS):
+        for rounds in range(1, MAX_ROUNDS + 1):
             before = sum(summary.values())
             process_journal(ctx, summary)
             summary["deliveries"] += write_sop_deliveries(ctx)
@@ -65,8 +68,10 @@ def tick(session: Session, now: datetime) -> dict:
         for verdict, n in plan_quota(ctx).items():
             summary[f"quota_{verdict}"] += n
         summary["batches"] += make_batches(ctx)
+        if decided := decide_conversions(session, now):  # windows closed: data page figures
+            summary["conversions_decided"] += decided
         session.commit()
-        return {"at": now.isoformat(), **dict(sorted(summary.items()))}
+        return {"at": now.isoformat(), "rounds": rounds, **dict(sorted(summary.items()))}
 
 
 def crm_after_changes(ctx: Context, summary: Counter) -> None:
@@ -102,7 +107,8 @@ def initialize(ctx: Context, summary: Counter) -> None:
                 added_since=ctx.now - timedelta(hours=sop.entry_window_hours))
             sop.init_progress = int(done * 100 / len(ranges))
         for journey in journeys:
-            closed, opened = place(ctx, journey, Customer.id.between(low, high))
+            closed, opened = place(ctx, journey, Customer.id.between(low, high),
+                                   JourneyPlacement.customer_id.between(low, high))
             summary["stage_moves"] += opened
             journey.sync_progress = int(done * 100 / len(ranges))
         session.commit()
@@ -159,6 +165,10 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
             continue
         woken = [c for c in active[sop.id] if could_make_true(condition, changes[c])]
         summary["ended_early"] += len(end_early_if_triggered(ctx, sop, woken))
+    # Read after the early ends (their auto-tags count): the changed customers as the
+    # predicate sees them. Only SOPs some of them match get an entry statement, and the
+    # journeys' stages come from the same snapshots: a tick's cost follows the change.
+    customers = snapshots(session, ids)
     for sop in sops:
         if sop.status != "running":
             continue
@@ -169,11 +179,20 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
             ids_for = within_entry_window(ctx, sop, changes)
         else:
             ids_for = ids
+        ids_for = [c for c in ids_for if c in customers and may_enter(ctx, sop, customers[c])]
         if ids_for:
             summary["entered"] += enter(ctx, sop, scope_ids(ids_for))
-    touched = [c for c in ids if changes[c].touches_journeys]
+    touched = {c: customers[c] for c in ids if changes[c].touches_journeys and c in customers}
     if touched:
         for journey in session.scalars(select(Journey).where(
                 Journey.enabled, Journey.automation).order_by(Journey.id)):
-            closed, opened = place(ctx, journey, scope_ids(touched))
+            closed, opened = place_changed(ctx, journey, touched)
             summary["stage_moves"] += opened + closed
+
+
+def may_enter(ctx: Context, sop: Sop, customer: CustomerSnapshot) -> bool:
+    """The SOP's target holds and its early-end rule does not (the entry-conflict rule);
+    `enter` checks both again in SQL, with the rest (enrolled before, the window)."""
+    early = ctx.early_end_condition(sop)
+    return matches(ctx.entry_condition(sop), customer) and (
+        early is None or not matches(early, customer))

@@ -7,13 +7,15 @@ draft -> initializing (the next tick runs the full evaluation) -> running <-> pa
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, event, inspect, select, update
 
+import jobs.counters  # noqa: F401  (its listener: a changed conversion window)
 from jobs.context import Context
 from jobs.core.checker import N_
-from jobs.enrollments import clock_of, end, held_out
+from jobs.core.due import LOOK_AGAIN
+from jobs.enrollments import ALL, clock_of, end, enter, held_out
 from jobs.placements import place_by_hand
 from jobs.planner import cancel_open
 from models import (
@@ -23,7 +25,6 @@ from models import (
 
 
 # Earlier than any tick's horizon: "write whatever of my steps has come due".
-LOOK_AGAIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 class LifecycleError(ValueError):
@@ -63,6 +64,11 @@ def resume(session, sop: Sop, now: datetime) -> None:
                              status=sop.status)
     # paused before its first evaluation finished: run it now
     sop.status = "running" if sop.initialized_at else "initializing"
+    if sop.status == "running" and sop.kind == "new_customer":
+        # customers added while paused whose entry window is still open enter now; the
+        # others' windows closed while it was paused, so they never do (SPEC §3)
+        enter(Context(session, now), sop, ALL,
+              added_since=now - timedelta(hours=sop.entry_window_hours))
 
 
 def end_sop(session, sop: Sop, now: datetime) -> int:
@@ -106,8 +112,10 @@ def enroll_by_hand(session, sop: Sop, customer: Customer, now: datetime) -> Enro
         enrollment.round += 1  # a new round: its deliveries do not collide with the last
     enrollment.status, enrollment.enrolled_at, enrollment.day0 = "active", now, ctx.today
     # a held-out customer stays held out, however often re-added (the control group)
-    enrollment.next_due_at, enrollment.flowed_from_id = first, None
+    # no step to write: the tick looks at it once (and completes it)
+    enrollment.next_due_at, enrollment.flowed_from_id = first or LOOK_AGAIN, None
     enrollment.ended_at = enrollment.end_reason = enrollment.flow_result = None
+    enrollment.converted = None  # a new window: the tick decides it again when it closes
     session.flush()
     return enrollment
 
@@ -134,6 +142,14 @@ def place_customer(session, journey: Journey, stage: JourneyStage, customer: Cus
 def _cancel_pending_of_deleted_step(mapper, connection, step) -> None:
     """Deleting a step cancels its pending sends (SPEC §3)."""
     cancel_open(connection, Delivery.step_id == step.id, "step deleted")
+
+
+@event.listens_for(SopStep, "before_insert")
+def _stamp_added_step(mapper, connection, step) -> None:
+    """A step added to a started SOP (the admin form) is stamped with the clock; an
+    import stamps it with its own `now` first."""
+    if step.added_at is None and step.sop is not None and step.sop.started_at is not None:
+        step.added_at = datetime.now(timezone.utc)
 
 
 @event.listens_for(SopStep, "after_insert")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, case, insert, literal, null, select, update
+from sqlalchemy import BigInteger, and_, case, cast, insert, literal, null, select, update
 
 from jobs.context import Context
 from jobs.core.due import due_at
+from jobs.core.variants import BUCKETS, SPREAD, thresholds
 from jobs.core.vocab import OPEN_DELIVERY_STATUSES
-from jobs.customer_writes import change_tags, set_stage
+from jobs.customer_writes import CHUNK, change_tags, set_stage
 from jobs.enrollments import clock_of, flow
 from jobs.placements import reminder_clock
 from models import (
@@ -30,6 +31,32 @@ ACTIVE_SOP = ("running",)  # a paused SOP writes and sends nothing new
 def _not_before(column, due):
     """A step already past at entry is due at once: the later of the two."""
     return case((column > literal(due, UTCDateTime), column), else_=literal(due, UTCDateTime))
+
+
+def variant_sql(step: SopStep, sop_id: int):
+    """The A/B variant key each enrollment gets (jobs/core/variants.py `pick`, in SQL)."""
+    variants = step.variants or []
+    if step.action != "message" or len(variants) < 2:
+        return null()
+    weights = [int(v.get("weight") or 1) for v in variants]
+    total = sum(weights)
+    b = (cast(Enrollment.customer_id, BigInteger) * SPREAD + sop_id * 31) % BUCKETS
+    return case(*[(b * total < cut * BUCKETS, literal(v["key"]))
+                  for v, cut in zip(variants, thresholds(weights))],
+                else_=literal(variants[-1]["key"]))
+
+
+LATE_STEP = "step added after its time had passed"
+
+
+def _skip_reasons(step: SopStep, due) -> list[tuple]:
+    """(condition, reason) under which an enrollment's delivery of `step` is written
+    as skipped: a held-out customer gets no message; a step added to a started SOP
+    after its due time for an enrollment already in it is not sent late (SPEC §3)."""
+    skips = [(and_(Enrollment.holdout, literal(step.action == "message")), "holdout")]
+    if step.added_at is not None and due < step.added_at:
+        skips.append((Enrollment.enrolled_at < literal(step.added_at, UTCDateTime), LATE_STEP))
+    return skips
 
 
 def write_sop_deliveries(ctx: Context) -> int:
@@ -48,15 +75,16 @@ def write_sop_deliveries(ctx: Context) -> int:
         picked = and_(Enrollment.sop_id == sop_id, Enrollment.day0 == day0,
                       Enrollment.status == "active", Enrollment.next_due_at < horizon)
         for slot in clock.due_by(day0, ctx.today):
-            step = steps[slot.id]
-            held_out = and_(Enrollment.holdout, literal(step.action == "message"))
+            step, due = steps[slot.id], due_at(day0, slot, ctx.tz)
+            skips = _skip_reasons(step, due)
             rows = (
                 select(Enrollment.customer_id, literal(sop_id), Enrollment.id, literal(step.id),
                        Enrollment.round, literal(step.position), literal(step.key),
-                       literal(step.action), Customer.owner_id,
-                       _not_before(Enrollment.enrolled_at, due_at(day0, slot, ctx.tz)),
-                       case((held_out, literal("skipped")), else_=literal("pending")),
-                       case((held_out, literal("holdout")), else_=null()),
+                       literal(step.action), variant_sql(step, sop_id), Customer.owner_id,
+                       _not_before(Enrollment.enrolled_at, due),
+                       case(*[(w, literal("skipped")) for w, _ in skips],
+                            else_=literal("pending")),
+                       case(*[(w, literal(r)) for w, r in skips], else_=null()),
                        literal(ctx.now, UTCDateTime))
                 .join(Customer, Customer.id == Enrollment.customer_id)
                 .where(picked, ~select(Delivery.id).where(
@@ -64,12 +92,16 @@ def write_sop_deliveries(ctx: Context) -> int:
                     Delivery.round == Enrollment.round).exists()))
             result = ctx.session.execute(insert(Delivery).from_select(
                 ["customer_id", "sop_id", "enrollment_id", "step_id", "round", "position",
-                 "step_key", "action", "sender_id", "due_at", "status", "reason", "created_at"],
+                 "step_key", "action", "variant", "sender_id", "due_at", "status", "reason",
+                 "created_at"],
                 rows).execution_options(preserve_rowcount=True))
             written += result.rowcount or 0
         following = clock.next_after(day0, ctx.today, ctx.tz)
-        ctx.session.execute(update(Enrollment).where(picked).values(
-            next_due_at=following).execution_options(synchronize_session=False))
+        moved = ctx.session.scalars(update(Enrollment).where(picked).values(
+            next_due_at=following).returning(Enrollment.id)
+            .execution_options(synchronize_session=False)).all()
+        if following is None:  # every step written: complete_finished looks at these
+            ctx.finished.extend(moved)
     return written
 
 
@@ -168,16 +200,26 @@ def _create_step_tasks(ctx: Context, step: SopStep, rows) -> None:
 
 
 def complete_finished(ctx: Context) -> int:
-    """Normal end: every step written and none still pending or deferred."""
-    done = ctx.session.execute(
-        update(Enrollment)
-        .where(Enrollment.status == "active", Enrollment.next_due_at.is_(None),
-               Enrollment.sop_id.in_(select(Sop.id).where(Sop.status.in_(ACTIVE_SOP))),
-               ~select(Delivery.id).where(Delivery.enrollment_id == Enrollment.id,
-                                          Delivery.status.in_(OPEN_DELIVERY_STATUSES)).exists())
-        .values(status="completed", ended_at=ctx.now, end_reason="all steps done")
-        .returning(Enrollment.sop_id, Enrollment.customer_id)
-        .execution_options(synchronize_session=False)).all()
+    """Normal end: every step written and none still pending or deferred.
+
+    Looks only at the enrollments whose last step was written in this tick
+    (`ctx.finished`: write_sop_deliveries; an enrollment waiting on an open delivery
+    comes back there when the delivery closes, planner.wake), never at every active
+    enrollment with nothing due."""
+    candidates, ctx.finished[:] = sorted(set(ctx.finished)), []
+    done = []
+    for start in range(0, len(candidates), CHUNK):
+        done += ctx.session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(candidates[start:start + CHUNK]),
+                   Enrollment.status == "active", Enrollment.next_due_at.is_(None),
+                   Enrollment.sop_id.in_(select(Sop.id).where(Sop.status.in_(ACTIVE_SOP))),
+                   ~select(Delivery.id).where(Delivery.enrollment_id == Enrollment.id,
+                                              Delivery.status.in_(OPEN_DELIVERY_STATUSES))
+                   .exists())
+            .values(status="completed", ended_at=ctx.now, end_reason="all steps done")
+            .returning(Enrollment.sop_id, Enrollment.customer_id)
+            .execution_options(synchronize_session=False)).all()
     by_sop: dict[int, list[int]] = {}
     for sop_id, customer_id in done:
         by_sop.setdefault(sop_id, []).append(customer_id)

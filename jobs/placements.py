@@ -13,7 +13,8 @@ from sqlalchemy import (
 
 from jobs.conditions_sql import stage_matches_sql
 from jobs.context import Context
-from jobs.core.conditions import parse_rules
+from jobs.core.conditions import CustomerSnapshot, parse_rules, stage_matches
+from jobs.customer_writes import chunks
 from jobs.core.due import Clock, hour_slot
 from jobs.planner import cancel_open
 from models import Customer, Delivery, Journey, JourneyPlacement, JourneyStage
@@ -34,22 +35,64 @@ def stage_id_sql(journey: Journey) -> ColumnElement:
     return case(*whens, else_=null()) if whens else null()
 
 
-def place(ctx: Context, journey: Journey, scope: ColumnElement[bool]) -> tuple[int, int]:
-    """Re-evaluate the customers in `scope`; returns (placements closed, opened)."""
+def place(ctx: Context, journey: Journey, scope: ColumnElement[bool],
+          placed: ColumnElement[bool] | None = None) -> tuple[int, int]:
+    """Re-evaluate the customers in `scope`; returns (placements closed, opened).
+
+    `placed`: the same scope over `journey_placements.customer_id` (an id range), so
+    the closing UPDATE reads only those placements, not every open one of the journey;
+    it is skipped for a journey with none open (a first sync)."""
     stage_of = stage_id_sql(journey)
-    current = (select(stage_of).where(Customer.id == JourneyPlacement.customer_id)
-               .scalar_subquery())
-    in_scope = select(Customer.id).where(scope)
-    closed = ctx.session.execute(
-        update(JourneyPlacement)
-        .where(JourneyPlacement.journey_id == journey.id, JourneyPlacement.left_at.is_(None),
-               JourneyPlacement.customer_id.in_(in_scope),
-               JourneyPlacement.stage_id.is_distinct_from(current))
-        .values(left_at=ctx.now, next_due_at=None)
-        .returning(JourneyPlacement.id)
-        .execution_options(synchronize_session=False)).scalars().all()
-    cancel_reminders(ctx, closed, "left the stage")
+    closed = []
+    if ctx.session.scalar(select(JourneyPlacement.id).where(
+            open_stage_filter(journey.id)).limit(1)) is not None:
+        current = (select(stage_of).where(Customer.id == JourneyPlacement.customer_id)
+                   .scalar_subquery())
+        if placed is None:
+            placed = JourneyPlacement.customer_id.in_(select(Customer.id).where(scope))
+        closed = ctx.session.execute(
+            update(JourneyPlacement)
+            .where(open_stage_filter(journey.id), placed,
+                   JourneyPlacement.stage_id.is_distinct_from(current))
+            .values(left_at=ctx.now, next_due_at=None)
+            .returning(JourneyPlacement.id)
+            .execution_options(synchronize_session=False)).scalars().all()
+        cancel_reminders(ctx, closed, "left the stage")
     return len(closed), open_placements(ctx, journey, scope, stage_of)
+
+
+def place_changed(ctx: Context, journey: Journey,
+                  customers: dict[int, CustomerSnapshot]) -> tuple[int, int]:
+    """`place` for the tick's changed customers: their stage from the predicate of
+    jobs.core (the same rules `stage_id_sql` compiles; a property test keeps the two
+    agreeing) over snapshots, so the cost follows the change, not the tag sets of the
+    whole base (PostgreSQL hashed every customer having a stage's tags)."""
+    if not customers:
+        return 0, 0
+    rules = [(s.id, parse_rules([rule_to_yaml(r) for r in s.rules]))
+             for s in reversed(journey.stages) if s.rules]
+    wanted = {c: next((sid for sid, r in rules if stage_matches(r, snap)), None)
+              for c, snap in customers.items()}
+    open_now = {c: (pid, stage) for pid, c, stage in ctx.session.execute(
+        select(JourneyPlacement.id, JourneyPlacement.customer_id, JourneyPlacement.stage_id)
+        .where(open_stage_filter(journey.id),
+               JourneyPlacement.customer_id.in_(sorted(wanted))))}
+    closing = [pid for c, (pid, stage) in open_now.items() if stage != wanted[c]]
+    for part in chunks(closing):
+        ctx.session.execute(update(JourneyPlacement).where(JourneyPlacement.id.in_(part))
+                            .values(left_at=ctx.now, next_due_at=None)
+                            .execution_options(synchronize_session=False))
+    cancel_reminders(ctx, closing, "left the stage")
+    opening = sorted(c for c, stage in wanted.items()
+                     if stage is not None and (c not in open_now or open_now[c][1] != stage))
+    if opening:
+        first_due = {s.id: reminder_clock(journey, s).first(ctx.today, ctx.tz)
+                     for s in journey.stages}
+        ctx.session.execute(insert(JourneyPlacement.__table__), [
+            {"journey_id": journey.id, "stage_id": wanted[c], "customer_id": c,
+             "entered_at": ctx.now, "day0": ctx.today, "next_due_at": first_due[wanted[c]],
+             "manual": False} for c in opening])
+    return len(closing), len(opening)
 
 
 def open_placements(ctx: Context, journey: Journey, scope, stage_of) -> int:

@@ -17,12 +17,16 @@ from datetime import date, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jobs import preemption
 from jobs.context import Context
 from jobs.core.batching import split
+from jobs.core.due import LOOK_AGAIN
 from jobs.core.quota import Candidate, QuotaRule, period_start, plan
 from jobs.core.vocab import MAX_BATCH_SIZE, OPEN_DELIVERY_STATUSES, QUOTA_ACTIONS
 from models import (
-    BudgetDay, Customer, Delivery, Employee, Journey, QuotaLedger, SendBatch, Settings, Sop,
+    BudgetDay, Customer, Delivery, Employee, Enrollment, GroupSend, Journey, QuotaLedger,
+    SendBatch, Settings,
+    Sop,
 )
 
 CHUNK = 2000  # ids per IN list
@@ -42,9 +46,11 @@ def chunks(ids):
 
 
 def live_origin():
-    """A running SOP or an enabled journey: a paused SOP plans and sends nothing new."""
+    """A running SOP, an enabled journey or a group send: a paused SOP plans and sends
+    nothing new."""
     return or_(Delivery.sop_id.in_(select(Sop.id).where(Sop.status == "running")),
-               Delivery.journey_id.in_(select(Journey.id).where(Journey.enabled)))
+               Delivery.journey_id.in_(select(Journey.id).where(Journey.enabled)),
+               Delivery.group_send_id.is_not(None))
 
 
 # --- 1. quota ---------------------------------------------------------------------
@@ -53,9 +59,10 @@ def plan_quota(ctx: Context) -> Counter:
     rows = session.execute(
         select(Delivery.id, Delivery.customer_id, Delivery.sender_id, Delivery.due_at,
                func.coalesce(Delivery.first_due_at, Delivery.due_at).label("first_due_at"),
-               func.coalesce(Sop.priority, 0).label("priority"), Customer.owner_id,
-               Employee.active.label("owner_active"))
+               func.coalesce(Sop.priority, GroupSend.priority, 0).label("priority"),
+               Customer.owner_id, Employee.active.label("owner_active"))
         .outerjoin(Sop, Sop.id == Delivery.sop_id)
+        .outerjoin(GroupSend, GroupSend.id == Delivery.group_send_id)
         .join(Customer, Customer.id == Delivery.customer_id)
         .outerjoin(Employee, Employee.id == Customer.owner_id)
         .where(Delivery.status.in_(OPEN_DELIVERY_STATUSES), Delivery.action.in_(QUOTA_ACTIONS),
@@ -71,9 +78,14 @@ def plan_quota(ctx: Context) -> Counter:
     owned = [r for r in rows if r.owner_active]
     _follow_owner(ctx, owned)
     used, budget_used = _ledger(ctx, rule, {r.customer_id for r in owned})
+    reopened = {r.id: r for r in preemption.reopen(ctx, {r.customer_id for r in owned}, chunks)}
+    for r in reopened.values():  # they compete again for the room they hold
+        used[(r.customer_id, r.charged_period)] -= 1
+        budget_used[ctx.today] = budget_used.get(ctx.today, 0) - 1
     decisions = plan((Candidate(r.id, r.customer_id, r.priority, r.due_at, r.first_due_at)
-                      for r in owned), rule=rule, tz=ctx.tz, today=ctx.today,
-                     used=used, budget_used=budget_used)
+                      for r in (*owned, *reopened.values())), rule=rule, tz=ctx.tz,
+                     today=ctx.today, used=used, budget_used=budget_used)
+    decisions = [d for d in decisions if not (d.id in reopened and d.verdict == "send")]
     customer_of = {r.id: r.customer_id for r in owned}
     charged: dict[tuple, list[int]] = defaultdict(list)
     deferred: dict[tuple, list[int]] = defaultdict(list)
@@ -94,6 +106,7 @@ def plan_quota(ctx: Context) -> Counter:
                 .execution_options(synchronize_session=False))
     for reason, ids in expired.items():
         _set_status(ctx, ids, "expired", reason)
+    preemption.give_back(ctx, [reopened[d.id] for d in decisions if d.id in reopened], chunks)
     for (period, day), ids in charged.items():
         for part in chunks(ids):
             session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
@@ -118,8 +131,11 @@ def _hold(ctx: Context, ids: list[int], counts: Counter) -> None:
 
 def _set_status(ctx: Context, ids: list[int], status: str, reason: str | None) -> None:
     for part in chunks(ids):
-        ctx.session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
-            status=status, reason=reason).execution_options(synchronize_session=False))
+        waited = ctx.session.scalars(update(Delivery).where(Delivery.id.in_(part)).values(
+            status=status, reason=reason).returning(Delivery.enrollment_id)
+            .execution_options(synchronize_session=False)).all()
+        if status not in OPEN_DELIVERY_STATUSES:
+            wake(ctx.session, waited)
 
 
 def _follow_owner(ctx: Context, rows) -> None:
@@ -186,10 +202,25 @@ def cancel_open(executor, where, reason: str) -> int:
     rows = executor.execute(
         update(Delivery).where(where, Delivery.status.in_(OPEN_DELIVERY_STATUSES))
         .values(status="cancelled", reason=reason)
-        .returning(Delivery.customer_id, Delivery.charged_period)
+        .returning(Delivery.customer_id, Delivery.charged_period, Delivery.enrollment_id)
         .execution_options(synchronize_session=False)).all()
-    release(executor, [(c, p) for c, p in rows if p is not None])
+    release(executor, [(c, p) for c, p, _ in rows if p is not None])
+    wake(executor, [e for _, _, e in rows])
     return len(rows)
+
+
+def wake(executor, enrollment_ids) -> None:
+    """Deliveries of these enrollments closed. One that waited on them (every step
+    written, next_due_at NULL) is looked at again by the next tick, which completes it
+    when nothing is left open: the tick never rescans the waiting ones
+    (materialize.complete_finished)."""
+    ids = sorted({i for i in enrollment_ids if i is not None})
+    for start in range(0, len(ids), CHUNK):
+        executor.execute(
+            update(Enrollment).where(Enrollment.id.in_(ids[start:start + CHUNK]),
+                                     Enrollment.status == "active",
+                                     Enrollment.next_due_at.is_(None))
+            .values(next_due_at=LOOK_AGAIN).execution_options(synchronize_session=False))
 
 
 def correct_ledger(session, customer_id: int, period: date, limit: int) -> None:
@@ -204,7 +235,8 @@ def correct_ledger(session, customer_id: int, period: date, limit: int) -> None:
 
 
 # --- 2. batches -------------------------------------------------------------------
-BATCH_KEY = ("sop_id", "step_id", "journey_id", "reminder_id", "sender_id", "due_at")
+BATCH_KEY = ("sop_id", "step_id", "variant", "journey_id", "reminder_id", "group_send_id",
+             "sender_id", "due_at")
 
 
 def make_batches(ctx: Context) -> int:
@@ -217,15 +249,19 @@ def make_batches(ctx: Context) -> int:
     groups: dict[tuple, list[int]] = defaultdict(list)
     for row in rows:
         groups[tuple(getattr(row, k) for k in BATCH_KEY)].append(row.id)
+    origin_ids = [dict(zip(BATCH_KEY, key)) for key in groups]
     sops = {s.id: s for s in session.scalars(
-        select(Sop).where(Sop.id.in_({key[0] for key in groups if key[0] is not None})))}
+        select(Sop).where(Sop.id.in_({k["sop_id"] for k in origin_ids if k["sop_id"]})))}
+    group_sends = {g.id: g for g in session.scalars(select(GroupSend).where(
+        GroupSend.id.in_({k["group_send_id"] for k in origin_ids if k["group_send_id"]})))}
     made = 0
     for key, ids in groups.items():
         fields = dict(zip(BATCH_KEY, key))
-        sop = sops.get(fields["sop_id"])
-        size, interval = ((sop.batch_size, sop.batch_interval_minutes) if sop
+        # an SOP step or a group send batches as it says; reminders: one task per due time
+        origin = sops.get(fields["sop_id"]) or group_sends.get(fields["group_send_id"])
+        size, interval = ((origin.batch_size, origin.batch_interval_minutes) if origin
                           else REMINDER_BATCH)
-        channel = ctx.settings.channel if sop else "task"  # reminders go to the inbox
+        channel = ctx.settings.channel if origin else "task"  # reminders go to the inbox
         earlier = session.scalar(select(func.count(SendBatch.id)).where(
             *(getattr(SendBatch, k) == v if v is not None else getattr(SendBatch, k).is_(None)
               for k, v in fields.items())))
@@ -253,5 +289,6 @@ def due_batches(session, now, *, include_open_attempts: bool = True) -> list[int
         .outerjoin(Journey, Journey.id == SendBatch.journey_id)
         .where(SendBatch.status.in_(statuses), SendBatch.not_before <= now,
                or_(SendBatch.retry_after.is_(None), SendBatch.retry_after <= now),
-               or_(Sop.status == "running", and_(SendBatch.sop_id.is_(None), Journey.enabled)))
+               or_(Sop.status == "running", and_(SendBatch.sop_id.is_(None), Journey.enabled),
+                   SendBatch.group_send_id.is_not(None)))
         .order_by(SendBatch.not_before, SendBatch.id)))

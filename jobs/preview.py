@@ -37,7 +37,7 @@ def preview(session: Session, sop: Sop, now: datetime, days: int = 30) -> dict:
         raise ValueError(f"days must be between 1 and {MAX_DAYS}")
     with session.no_autoflush:
         ctx = Context(session, now)
-        ctx.settings = _settings(session)  # before anything reads it
+        ctx.settings = settings_or_defaults(session)  # before anything reads it
         steps = [s for s in sop.steps if s.action in CALENDAR_ACTIONS]
         where = entry_where(ctx, sop)
         groups = entrant_groups(ctx, sop, where) if where is not None else []
@@ -55,7 +55,7 @@ def preview(session: Session, sop: Sop, now: datetime, days: int = 30) -> dict:
             "calendar": [day.as_dict() for day in calendar]}
 
 
-def _settings(session: Session) -> Settings:
+def settings_or_defaults(session: Session) -> Settings:
     """The settings row, or an unsaved one with the defaults (Settings.get would insert)."""
     return session.get(Settings, 1) or Settings(
         id=1, timezone=DEFAULT_TIMEZONE, quota_limit=1, quota_period="day")

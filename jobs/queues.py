@@ -8,18 +8,24 @@ rebuild from the database (DESIGN.md).
 from __future__ import annotations
 
 import gc
+import time
 from importlib import import_module
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
+
+from jobs import json_log
 
 # Workers listen to these in order: pending sends first, then the tick that
-# produces them, then housekeeping.
+# produces them, then housekeeping. The send queue has workers of its own
+# (SendWorker, no fork); the others run on AppWorker (a forked horse per job).
 SEND_QUEUE = "send"
 TICK_QUEUE = "tick"
 MAINTENANCE_QUEUE = "maintenance"
 QUEUES = (SEND_QUEUE, TICK_QUEUE, MAINTENANCE_QUEUE)
+FORKING_QUEUES = (TICK_QUEUE, MAINTENANCE_QUEUE)  # AppWorker's; `send` is SendWorker's
+SEND_WORKER = "jobs.queues.SendWorker"
 
 # No job may run longer than this; supervisord's `stopwaitsecs` for the workers is
 # above it so a stopping worker finishes its current job (tests check both).
@@ -63,6 +69,37 @@ def job_app() -> Flask:
     return _process_app
 
 
+def _preload() -> None:
+    job_app()
+    for name in PRELOAD:
+        import_module(name)
+
+
+# Imported once per worker, not in every job or horse: wechatpy, requests and the
+# engine cost more to import than a batch takes to send (bench/send.py).
+PRELOAD = ("jobs.engine_jobs", "jobs.evaluator", "jobs.send_jobs", "jobs.sender",
+           "jobs.reconcile", "jobs.channels.task", "jobs.channels.wecom",
+           "jobs.channels.webhook", "jobs.maintenance", "jobs.wecom_jobs",
+           "jobs.wecom_sync", "jobs.wecom_tags", "jobs.wecom_api")
+
+
+class SendWorker(SimpleWorker):
+    """`rq worker -w jobs.queues.SendWorker send`: runs the send queue's jobs in the
+    worker process itself, no fork per job, so the connection pool and SQLAlchemy's
+    statement cache stay warm from job to job (bench/send.py: the fork was most of a
+    batch's cost). Isolation between jobs comes from the database claim and the
+    per-batch lock, not from a process. The job timeout still holds: RQ's
+    SimpleWorker arms SIGALRM around each job (UnixSignalDeathPenalty) and raises
+    JobTimeoutException in it; the job's session is rolled back and its batch lock
+    let go on the way out. A job that kills the interpreter takes the worker with
+    it; supervisord starts it again (deploy/supervisord.conf, program `sender`).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _preload()
+
+
 class AppWorker(Worker):
     """`rq worker -w jobs.queues.AppWorker`: builds the app once, before forking.
 
@@ -71,22 +108,24 @@ class AppWorker(Worker):
     (without closing the parent's sockets) before it touches the database.
     """
 
-    # Imported once here, not in every horse: wechatpy, requests and the engine cost
-    # more to import than a batch takes to send (bench/send.py).
-    PRELOAD = ("jobs.engine_jobs", "jobs.evaluator", "jobs.send_jobs", "jobs.sender",
-               "jobs.reconcile", "jobs.channels.task", "jobs.channels.wecom",
-               "jobs.channels.webhook", "jobs.maintenance", "jobs.wecom_jobs",
-               "jobs.wecom_sync", "jobs.wecom_tags", "jobs.wecom_api")
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        job_app()
-        for name in self.PRELOAD:
-            import_module(name)
+        _preload()
 
     def fork_work_horse(self, job, queue):
         gc.freeze()  # the horse's collector leaves the inherited heap alone (no copying)
         return super().fork_work_horse(job, queue)
+
+    def perform_job(self, job, queue, *args, **kwargs) -> bool:
+        started = time.perf_counter()
+        ok = False
+        try:
+            ok = super().perform_job(job, queue, *args, **kwargs)
+            return ok
+        finally:
+            if json_log.configure():
+                json_log.log_job(job, time.perf_counter() - started,
+                                 "finished" if ok else "failed")
 
     def main_work_horse(self, job, queue):
         from models import db

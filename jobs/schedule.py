@@ -1,8 +1,9 @@
 """Every periodic job, declared once, for `rq cron jobs/schedule.py`.
 
-Exactly one `rq cron` process runs per installation (deploy/supervisord.conf); it
-imports this module, which registers `PERIODIC_JOBS` with RQ, and enqueues each
-job on its queue every `interval` seconds. Any worker may then run it.
+`python -m jobs.scheduler` (deploy/production/, any number per installation) reads
+`PERIODIC_JOBS` and enqueues each job once per period of `interval` seconds; the
+demo's single `rq cron jobs/schedule.py` imports this module, which registers them
+with RQ. Any worker may then run a job.
 
 A periodic job has no RQ `Retry`: the next run comes within one interval anyway.
 `ttl` drops a run still waiting after one interval, so runs do not pile up while
@@ -64,9 +65,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
 )
 
 
-def register_all(register=cron.register) -> None:
-    """Hand every declared job to RQ's cron registry (or to `register`, in tests)."""
-    for job in PERIODIC_JOBS:
+def register_all(register=cron.register, jobs: tuple[PeriodicJob, ...] | None = None) -> None:
+    """Hand every declared job (or `jobs`) to RQ's cron registry, or to `register`:
+    jobs/scheduler.py's, which enqueues each once per period on any number of hosts."""
+    for job in PERIODIC_JOBS if jobs is None else jobs:
         problems = job.problems()
         if problems:
             raise ValueError(f"periodic job '{job.name}': {'; '.join(problems)}")

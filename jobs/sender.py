@@ -6,8 +6,10 @@
    stage not left, the customer not lost, the owner still this active sender, the
    quota charge still on the ledger; the others are skipped (with the reason) or
    handed back to the planner (owner moved, charge gone);
-3. if an earlier attempt may have gone through unanswered, ask the channel first;
-4. record the attempt, commit, call the channel, record the outcome per delivery.
+3. if an earlier attempt may have gone through unanswered, commit, ask the channel first;
+4. record the attempt and commit it with 1-2 (one transaction), call the channel,
+   record the outcome per delivery (a second). Under the lock nobody else sees the
+   batch between, and a crash before the first commit leaves it as it was.
 The database is the ledger: replaying any of it (a retried job, a second worker,
 a flushed Redis, a restarted sender) changes nothing already decided.
 """
@@ -16,15 +18,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from jobs import metrics
 from jobs.channels import Content, NotSent, OutcomeUnknown, Recipient, Rejected
 from jobs.core.batching import backoff_seconds
-from jobs.planner import chunks, quota_rule, release
+from jobs.planner import chunks, quota_rule, release, wake
 from jobs.tick_lock import batch_lock
 from models import (
-    Customer, Delivery, Employee, Enrollment, JourneyPlacement, JourneyReminder, QuotaLedger,
-    SendBatch, Settings, Task,
+    Customer, Delivery, Employee, Enrollment, Journey, JourneyPlacement, JourneyReminder,
+    Material, QuotaLedger, SendBatch, Settings, Sop, Task,
 )
 
 MAX_ATTEMPTS = 12  # about an hour of backoff; then the batch fails, its reason kept
@@ -37,49 +40,58 @@ class RetryLater(Exception):
 def send_batch(session: Session, batch_id: int, now: datetime, channels) -> str:
     """Returns what happened: queued, done, busy, finished, not_due, paused, empty, failed.
     Raises RetryLater when the channel should be tried again later."""
-    with batch_lock(session.get_bind(), batch_id) as held:
+    with batch_lock(session, batch_id) as held:
         if not held:
             return "busy"
-        batch = session.get(SendBatch, batch_id, populate_existing=True)
-        if batch is None or batch.status not in ("planned", "sending"):
+        found = session.execute(
+            select(SendBatch, Sop.status, Journey.enabled)
+            .outerjoin(Sop, Sop.id == SendBatch.sop_id)
+            .outerjoin(Journey, Journey.id == SendBatch.journey_id)
+            .where(SendBatch.id == batch_id)
+            .execution_options(populate_existing=True)).first()
+        if found is None or found[0].status not in ("planned", "sending"):
             return "finished"
+        batch, sop_status, journey_enabled = found
         if batch.not_before > now:
             return "not_due"
-        if batch.sop_id is not None and batch.sop.status != "running":
+        if batch.sop_id is not None and sop_status != "running":
             return "paused"
-        if batch.journey_id is not None and not batch.journey.enabled:
+        if batch.journey_id is not None and not journey_enabled:
             return "paused"
-        batch.status = "sending"
-        session.commit()
-        recipients = recheck(session, batch, now)
-        if not recipients:
-            _finish(session, batch, now, "done")
-            return "empty"
-        return _hand_over(session, batch, recipients, now, channels)
+        batch.status = "sending"  # the claim: committed with the re-check and the attempt
+        with session.no_autoflush:  # one UPDATE of the batch for claim and attempt
+            recipients, waiting = recheck(session, batch, now)
+            if not recipients:
+                _finish(session, batch, now, "done", waiting)
+                return "empty"
+            content = content_of(batch)
+        return _hand_over(session, batch, recipients, content, now, channels, waiting)
 
 
-def _hand_over(session, batch, recipients, now, channels) -> str:
-    content = content_of(batch)
+def _hand_over(session, batch, recipients, content, now, channels, waiting) -> str:
     try:
         channel = channels(batch.channel)  # may say it is not configured (NotSent)
-        outcome = channel.find_previous(session, batch, recipients, content) \
-            if batch.attempt_open else None
+        outcome = None
+        if batch.attempt_open:
+            session.commit()  # the claim and re-check, before asking the channel
+            outcome = channel.find_previous(session, batch, recipients, content)
         if outcome is None:
             batch.attempts += 1
             batch.attempt_open, batch.attempt_at = True, now
-            session.commit()  # the attempt is on record before the call
+            session.commit()  # claim, re-check and attempt on record before the call
             outcome = channel.deliver(session, batch, recipients, content, now)
     except NotSent as exc:
         batch.attempt_open = False
-        return _retry_or_fail(session, batch, now, str(exc))
+        return _retry_or_fail(session, batch, now, str(exc), waiting)
     except OutcomeUnknown as exc:  # the attempt stays open: the next try asks first
-        return _retry_or_fail(session, batch, now, str(exc))
+        return _retry_or_fail(session, batch, now, str(exc), waiting)
     except Rejected as exc:
         batch.attempt_open = False
         _fail_deliveries(session, [r.delivery_id for r in recipients], str(exc))
         batch.error = str(exc)[:300]
-        _finish(session, batch, now, "failed")
+        _finish(session, batch, now, "failed", waiting)
         return "failed"
+    metrics.count_sends(batch.channel, len(recipients))
     by_external = {r.external_id: r.delivery_id for r in recipients}
     failed = {by_external[e]: why for e, why in outcome.failed.items() if e in by_external}
     accepted = [r.delivery_id for r in recipients if r.delivery_id not in failed]
@@ -94,16 +106,17 @@ def _hand_over(session, batch, recipients, now, channels) -> str:
     batch.msgid, batch.task_id = outcome.ref, outcome.task_id
     batch.fail_list = sorted(outcome.failed) or None
     batch.status, batch.queued_at = "queued", now
+    wake(session, waiting)
     session.commit()
     return "queued"
 
 
-def _retry_or_fail(session, batch, now, reason: str) -> str:
+def _retry_or_fail(session, batch, now, reason: str, waiting) -> str:
     batch.error = reason[:300]
     if batch.attempts >= MAX_ATTEMPTS and not batch.attempt_open:
         _fail_deliveries(session, _pending_ids(session, batch),
                          f"gave up after {batch.attempts} attempts: {reason}")
-        _finish(session, batch, now, "failed")
+        _finish(session, batch, now, "failed", waiting)
         return "failed"
     batch.status = "sending" if batch.attempt_open else "planned"
     batch.retry_after = now + timedelta(seconds=backoff_seconds(batch.attempts))
@@ -111,8 +124,9 @@ def _retry_or_fail(session, batch, now, reason: str) -> str:
     raise RetryLater(reason)
 
 
-def _finish(session, batch, now, status: str) -> None:
+def _finish(session, batch, now, status: str, waiting=()) -> None:
     batch.status, batch.finished_at = status, now
+    wake(session, waiting)  # their deliveries here are closed now
     session.commit()
 
 
@@ -130,10 +144,14 @@ def _fail_deliveries(session, ids, reason: str) -> None:
 
 
 # --- re-check at send time (SPEC §5) -------------------------------------------------
-def recheck(session, batch, now) -> list[Recipient]:
+def recheck(session, batch, now) -> tuple[list[Recipient], list[int]]:
+    """The deliveries still to send, and the enrollments waiting on this batch to
+    complete (every step written); the others skipped or handed back (not committed:
+    the caller commits them with the claim and the attempt)."""
     rule = quota_rule(Settings.get(session))
     rows = session.execute(
         select(Delivery.id, Delivery.customer_id, Delivery.charged_period, Delivery.due_at,
+               Delivery.enrollment_id, Enrollment.next_due_at,
                Customer.external_id, Customer.churn_status, Customer.owner_id,
                Employee.active.label("owner_active"), Enrollment.status.label("enrollment"),
                JourneyPlacement.left_at, QuotaLedger.used,
@@ -173,13 +191,19 @@ def recheck(session, batch, now) -> list[Recipient]:
     gone = set(skip) | set(replan)
     release(session, [(r.customer_id, r.charged_period) for r in rows
                       if r.id in gone and r.used is not None])
-    session.commit()
-    return keep
+    waiting = [r.enrollment_id for r in rows
+               if r.enrollment == "active" and r.next_due_at is None and r.id not in gone]
+    return keep, waiting
 
 
 def content_of(batch) -> Content:
     """The step's or reminder's text and attachments as they are now (edits reach
     steps not yet sent); copied onto each delivery when handed over."""
+    if batch.group_send_id is not None:
+        source = batch.group_send
+        return Content(title=source.title, text=source.text, attachments=tuple(
+            {"key": m.key, "kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
+            for m in source.attachments))
     source = batch.step if batch.step_id is not None else batch.reminder
     if batch.sop_id is not None:  # the day and time tell one step's task from another's
         title = batch.sop.name + (f" · D{source.day} {source.at_time}" if source else "")
@@ -189,9 +213,18 @@ def content_of(batch) -> Content:
         title = batch.journey.name
     if source is None:
         return Content(title=title, text="")
-    return Content(title=title, text=source.text or "", attachments=tuple(
-        {"kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
-        for m in source.attachments))
+    text, materials = source.text or "", list(source.attachments)
+    variant = next((v for v in getattr(source, "variants", None) or []
+                    if v.get("key") == batch.variant), None) if batch.variant else None
+    if variant is not None:  # an A/B variant's own text and attachments
+        keys = list(variant.get("attachments") or [])
+        found = {m.key: m for m in object_session(batch).scalars(
+            select(Material).where(Material.key.in_(keys)))} if keys else {}
+        text, materials = variant.get("text") or "", [found[k] for k in keys if k in found]
+        title += f" · {batch.variant}"
+    return Content(title=title, text=text, attachments=tuple(
+        {"key": m.key, "kind": m.kind, "title": m.title, "url": m.url, "content": m.content}
+        for m in materials))
 
 
 # --- marking sent ---------------------------------------------------------------------

@@ -1,10 +1,16 @@
 """All models, imported once so metadata is complete for Alembic and create_all."""
 from models.audit import AuditLog
 from models.base import db
+from models.calendar import CalendarDay
 from models.content import Material, Settings
+from models.counter_triggers import install as _install_counter_triggers
+from models.counters import (
+    ConversionCount, CustomerHour, DeliveryCount, DeliveryHour, PlacementHour, PlacementMove,
+)
 from models.customers import Customer, CustomerTag, Order, Segment, Tag, TagChange
 from models.delivery import BudgetDay, Delivery, QuotaLedger, SendBatch
 from models.followups import FollowUp, RuleRun
+from models.group_sends import GroupSend
 from models.journal import ChangeJournal, ProcessedEvent
 from models.journeys import (
     Journey, JourneyCondition, JourneyPlacement, JourneyReminder, JourneyRule, JourneyStage,
@@ -20,5 +26,9 @@ __all__ = [
     "JourneyRule", "JourneyStage", "ApiToken", "Department", "Employee", "User", "Sop",
     "SopStep", "SopVersion", "ChangeJournal", "ProcessedEvent", "Delivery", "Enrollment",
     "JourneyPlacement", "Task", "SendBatch", "QuotaLedger", "BudgetDay",
-    "FollowUp", "RuleRun", "WeComCallback", "WeComTagWrite",
+    "FollowUp", "RuleRun", "GroupSend", "WeComCallback", "WeComTagWrite", "CalendarDay",
+    "DeliveryCount", "DeliveryHour", "CustomerHour", "PlacementHour", "PlacementMove",
+    "ConversionCount",
 ]
+
+_install_counter_triggers(db.metadata)

@@ -29,11 +29,21 @@ def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
+        # WAL: readers and the writer no longer wait on each other (two send workers,
+        # the tick, the web), and a commit appends to the log instead of syncing the
+        # rollback journal; NORMAL syncs at checkpoints only (bench/send.py). A
+        # database another connection is busy with stays as it is until next time.
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass
+        cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
 
 def enforce_sqlite_foreign_keys() -> None:
-    """SQLite ignores foreign keys unless each connection asks; ask always (idempotent)."""
+    """SQLite ignores foreign keys unless each connection asks; ask always (idempotent),
+    with the write-ahead log."""
     if not event.contains(Engine, "connect", _sqlite_foreign_keys):
         event.listen(Engine, "connect", _sqlite_foreign_keys)
 

@@ -1,13 +1,15 @@
 """Materials (素材) and the enterprise settings row."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import JSON, CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jobs.core.vocab import (
     CHANNELS, DEFAULT_LIFECYCLE_STAGES, DEFAULT_TIMEZONE, MATERIAL_KINDS, QUOTA_PERIODS,
 )
-from models.base import db, in_check
+from models.base import UTCDateTime, db, in_check
 
 
 class Material(db.Model):
@@ -24,6 +26,9 @@ class Material(db.Model):
     url: Mapped[str | None] = mapped_column(String(500))
     content: Mapped[str | None] = mapped_column(Text)
     file_path: Mapped[str | None] = mapped_column(String(300))
+    # the file uploaded to WeCom (media/upload): its id lives 3 days (jobs/wecom_media.py)
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    media_uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __str__(self) -> str:
         return f"{self.title} [{self.key}]"

@@ -17,20 +17,27 @@ from jobs.core.vocab import BATCH_STATUSES, CHANNELS, DELIVERY_ACTIONS, DELIVERY
 from models.base import UTCDateTime, db, in_check, utcnow
 
 
+# exactly one origin: an SOP enrollment, a journey placement or a group send
+ORIGIN_CHECK = " + ".join(f"(CASE WHEN {c} IS NULL THEN 0 ELSE 1 END)" for c in (
+    "enrollment_id", "placement_id", "group_send_id")) + " = 1"
+
+
 class Delivery(db.Model):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("enrollment_id", "step_id", "round"),
         UniqueConstraint("placement_id", "reminder_id"),
+        UniqueConstraint("group_send_id", "customer_id"),
         CheckConstraint(in_check("status", DELIVERY_STATUSES), name="status"),
         CheckConstraint(in_check("action", DELIVERY_ACTIONS), name="action"),
-        CheckConstraint("(enrollment_id IS NULL) <> (placement_id IS NULL)", name="origin"),
+        CheckConstraint(ORIGIN_CHECK, name="origin"),
         Index("ix_deliveries_status_due", "status", "due_at"),
         # (sop, status, position) also covers the data page's funnel (GROUP BY position,
         # status of one SOP) without reading the rows
         Index("ix_deliveries_sop_status", "sop_id", "status", "position"),
         Index("ix_deliveries_enrollment_status", "enrollment_id", "status"),
         Index("ix_deliveries_placement_status", "placement_id", "status"),
+        Index("ix_deliveries_group_send_status", "group_send_id", "status"),
         Index("ix_deliveries_batch_status", "batch_id", "status"),
         Index("ix_deliveries_customer_status", "customer_id", "status"),
         Index("ix_deliveries_held_since", "held_since"),
@@ -59,9 +66,13 @@ class Delivery(db.Model):
     reminder_id: Mapped[int | None] = mapped_column(
         ForeignKey("journey_reminders.id", ondelete="SET NULL"))
     stage_key: Mapped[str | None] = mapped_column(String(64))
+    # ... or from a manual group send (one per customer)
+    group_send_id: Mapped[int | None] = mapped_column(
+        ForeignKey("group_sends.id", ondelete="CASCADE"))
     # 0-based, in the SOP's steps or the stage's reminders
     position: Mapped[int] = mapped_column(Integer)
     step_key: Mapped[str | None] = mapped_column(String(64))
+    variant: Mapped[str | None] = mapped_column(String(64))  # the A/B variant's key, if any
     action: Mapped[str] = mapped_column(String(10))
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -84,6 +95,7 @@ class Delivery(db.Model):
     step = relationship("SopStep")
     journey = relationship("Journey")
     reminder = relationship("JourneyReminder")
+    group_send = relationship("GroupSend")
     sender = relationship("Employee")
     task = relationship("Task", back_populates="deliveries")
     batch = relationship("SendBatch", back_populates="deliveries")
@@ -112,9 +124,12 @@ class SendBatch(db.Model):
     sop_id: Mapped[int | None] = mapped_column(
         ForeignKey("sops.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[int | None] = mapped_column(ForeignKey("sop_steps.id", ondelete="SET NULL"))
+    variant: Mapped[str | None] = mapped_column(String(64))  # one batch, one variant's content
     journey_id: Mapped[int | None] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"))
     reminder_id: Mapped[int | None] = mapped_column(
         ForeignKey("journey_reminders.id", ondelete="SET NULL"))
+    group_send_id: Mapped[int | None] = mapped_column(
+        ForeignKey("group_sends.id", ondelete="CASCADE"), index=True)
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10))
     seq: Mapped[int] = mapped_column(Integer, default=0)  # k: not before due + k x interval
@@ -140,6 +155,7 @@ class SendBatch(db.Model):
     step = relationship("SopStep")
     journey = relationship("Journey")
     reminder = relationship("JourneyReminder")
+    group_send = relationship("GroupSend")
     sender = relationship("Employee")
     task = relationship("Task")
     deliveries = relationship("Delivery", back_populates="batch", order_by="Delivery.id")

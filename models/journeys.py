@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text,
-    UniqueConstraint, text,
+    UniqueConstraint, false, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -170,6 +170,11 @@ class JourneyPlacement(db.Model):
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    # written by the counters' trigger (models/counter_triggers.py), not by the engine:
+    # the stage of the customer's previous placement in the journey, and whether a later
+    # placement follows this one (else leaving it left the journey): the moves
+    came_from_stage_id: Mapped[int | None] = mapped_column(Integer)
+    moved_on: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     journey: Mapped[Journey] = relationship()
     stage: Mapped[JourneyStage] = relationship()

@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, Text,
-    UniqueConstraint,
+    UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -126,6 +126,11 @@ class SopStep(db.Model):
     add_tags: Mapped[list] = mapped_column(JSON, default=list)
     remove_tags: Mapped[list] = mapped_column(JSON, default=list)
     stage: Mapped[str | None] = mapped_column(String(50))
+    # when the step was added to an SOP already started: enrollments older than this
+    # whose due time for it had already passed skip it (SPEC §3: not sent late)
+    added_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A/B variants of a message step: [{key, text, attachments: [material key], weight}]
+    variants: Mapped[list | None] = mapped_column(JSON)
 
     sop: Mapped[Sop] = relationship(back_populates="steps")
     attachments: Mapped[list[Material]] = relationship(
@@ -176,6 +181,9 @@ class Enrollment(db.Model):
         # index alone
         Index("ix_enrollments_enrolled", "enrolled_at"),
         Index("ix_enrollments_sop_enrolled", "sop_id", "enrolled_at", "holdout", "customer_id"),
+        # the data page's conversion counts these live; the decided ones are counters
+        Index("ix_enrollments_undecided", "sop_id", "enrolled_at",
+              sqlite_where=text("converted IS NULL"), postgresql_where=text("converted IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,6 +201,9 @@ class Enrollment(db.Model):
     # why it ended, and what became of its flow ("entered", "skipped: ...")
     end_reason: Mapped[str | None] = mapped_column(String(200))
     flow_result: Mapped[str | None] = mapped_column(String(200))
+    # an order within the SOP's conversion_days of enrolled_at? Decided by the tick once
+    # that window has closed (jobs/counters.py), NULL until then
+    converted: Mapped[bool | None] = mapped_column(Boolean)
 
     sop: Mapped[Sop] = relationship(foreign_keys=[sop_id])
     flowed_from: Mapped[Sop | None] = relationship(foreign_keys=[flowed_from_id])

@@ -102,3 +102,39 @@ def export_config(path):
         click.echo(f"exported to {path}", err=True)
     else:
         sys.stdout.write(text)
+
+
+@sop_cli.command("calendar-fill")
+def calendar_fill_command():
+    """Fill the work calendar from chinesecalendar (idempotent; entered days are kept)."""
+    from jobs.workdays import fill_from_package
+
+    with acting_as("cli:calendar"):
+        added = fill_from_package(db.session)
+        db.session.commit()
+    click.echo(json.dumps({"added": added}))
+
+
+stats_cli = AppGroup("stats", help="The data pages' counters.")
+sop_cli.add_command(stats_cli)
+
+
+@stats_cli.command("rebuild")
+@click.option("--sop", "sop_key", metavar="KEY", help="Only this SOP's counters.")
+def stats_rebuild(sop_key):
+    """Recount the counters from the rows, repair what differs, print what was fixed."""
+    from sqlalchemy import select
+
+    from jobs.counters import rebuild
+    from models import Sop
+
+    sop = None
+    if sop_key:
+        sop = db.session.scalar(select(Sop).where(Sop.key == sop_key))
+        if sop is None:
+            raise click.BadParameter(f"no SOP {sop_key!r}", param_hint="--sop")
+    report = rebuild(db.session, sop)
+    click.echo(json.dumps(report, sort_keys=True))
+    fixed = sum(t["fixed"] for t in report.values())
+    click.echo(f"{fixed} counter keys fixed" if fixed else "counters match the rows",
+               err=True)

@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from jobs.core.passwords import MESSAGES as PASSWORD_MESSAGES, problems as password_problems
 from jobs.core.vocab import ROLES
 from models import ApiToken, Employee, User, db
 from models.audit import acting_as
@@ -40,8 +41,9 @@ def create_user(name, role, password, employee_userid):
             raise click.ClickException(f"no employee with userid '{employee_userid}'")
     generated = password is None
     password = password or secrets.token_urlsafe(12)
-    if len(password) < 8:
-        raise click.ClickException("the password must be at least 8 characters")
+    refused = password_problems(password, name)
+    if refused:
+        raise click.ClickException(" ".join(PASSWORD_MESSAGES[code] for code in refused))
     with acting_as("cli"):
         user = User(username=name, role=role, employee=employee)
         user.set_password(password)

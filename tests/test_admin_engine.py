@@ -466,7 +466,7 @@ def test_in_a_browser_start_asks_first_and_the_page_follows_the_first_evaluation
     assert page.locator(".job-progress .progress-bar").inner_text() == "0%"
 
     run_tick(world)  # the page polls its progress and reloads once the evaluation is done
-    page.wait_for_function(
-        "document.querySelector('.sop-status').textContent === 'Running'")
+    # a locator wait, not wait_for_function: the CSP forbids evaluating strings
+    page.locator(".sop-status", has_text="Running").wait_for(timeout=30_000)
     assert page.locator(".job-progress").count() == 0
     assert page.locator("button[value=pause]").count() == 1

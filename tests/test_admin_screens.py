@@ -22,8 +22,9 @@ SCREENS = {
     "prospect_violations": "/admin/prospect_violations/",
     "followup_report": "/admin/followup_report/", "new_request": "/admin/new_request/",
     "sop_data": "/admin/sop_data/", "journey_data": "/admin/journey_data/",
-    "quota_calendar": "/admin/quota_calendar/",
+    "quota_calendar": "/admin/quota_calendar/", "group_sends": "/admin/group_sends/",
     "wecom_callbacks": "/admin/wecom_callbacks/", "wecom_tag_writes": "/admin/wecom_tag_writes/",
+    "work_calendar": "/admin/work_calendar/", "api_docs": "/admin/api_docs/",
 }
 FOLLOW_UP_LISTS = {"followups", "dormant_customers", "prospect_violations"}
 MENU = {
@@ -31,13 +32,14 @@ MENU = {
     "ops": {"sops", "journeys", "sop_versions", "tags", "segments", "materials", "customers",
             "enrollments", "deliveries", "tasks", "inbox", "held_deliveries", "send_batches",
             "followup_report", "sop_data", "journey_data", "quota_calendar", "wecom_callbacks",
-            "wecom_tag_writes"} | FOLLOW_UP_LISTS,
+            "wecom_tag_writes", "work_calendar", "api_docs", "group_sends"} | FOLLOW_UP_LISTS,
     "manager": {"customers", "employees", "enrollments", "deliveries", "tasks", "inbox",
                 "held_deliveries", "send_batches", "followup_report", "sop_data", "journey_data",
-                "new_request"} | FOLLOW_UP_LISTS,
-    "sales": {"customers", "tasks", "inbox", "followup_report", "new_request"} | FOLLOW_UP_LISTS,
-    "service": {"customers", "tasks", "inbox", "new_request"} | FOLLOW_UP_LISTS,
-    "finance": {"orders"},
+                "new_request", "api_docs", "group_sends"} | FOLLOW_UP_LISTS,
+    "sales": {"customers", "tasks", "inbox", "followup_report", "new_request",
+              "api_docs"} | FOLLOW_UP_LISTS,
+    "service": {"customers", "tasks", "inbox", "new_request", "api_docs"} | FOLLOW_UP_LISTS,
+    "finance": {"orders", "api_docs"},
 }
 
 

@@ -200,10 +200,12 @@ def test_deliveries_are_listed_by_due_time_with_keys_and_senders(world):
     assert [(d["customer"], d["sender"]) for d in rows] == [
         ("c1", "zhangsan"), ("c2", "lisi"), ("c3", "wangwu")]
     first = rows[0]
-    assert first == {"id": first["id"], "sop": "welcome", "journey": None, "stage": None,
+    assert first == {"id": first["id"], "sop": "welcome", "journey": None, "group_send": None,
+                     "stage": None,
                      "step": 0, "step_key": "hi", "action": "message", "customer": "c1",
                      "sender": "zhangsan", "due_at": "2025-03-01T02:00:00+00:00",
-                     "status": "pending", "sent_at": None, "reason": None}
+                     "status": "pending", "sent_at": None, "reason": None,
+                     "variant": None}
     everything = call(world, "GET", "/api/v1/deliveries").json
     # care's 11:00 message for c3 lost the day's one send to welcome's earlier 10:00
     # (same priority): deferred to the same time the next day

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import make_user
 from tests.data_support import build_dental, build_promo
-from tests.support.browser import sign_in
+from tests.support.browser import outside_requests, sign_in
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
@@ -20,9 +20,7 @@ def test_each_data_page_shows_its_chart_and_table(page, live_server):
     promo = build_promo()
     journey = build_dental(promo)
     make_user("admin", "admin")
-    requests_out = []
-    page.on("request", lambda r: requests_out.append(r.url)
-            if not r.url.startswith(live_server) else None)
+    requests_out = outside_requests(page, live_server)
     sign_in(page, "admin")
     page.goto("/lang/en")
     pages = {

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from jobs.lifecycle import pause, resume
-from jobs.queues import SEND_QUEUE, AppWorker, queue, redis_connection
+from jobs.queues import SEND_QUEUE, SendWorker, queue, redis_connection
 from jobs.send_jobs import enqueue_due
 from models import Delivery, Employee, QuotaLedger, SendBatch, db
 from tests.engine_support import (
@@ -208,20 +208,26 @@ def test_the_done_task_marks_its_deliveries_sent():
 
 
 # --- RQ ---------------------------------------------------------------------------------------
-def test_due_batches_become_one_rq_job_each_run_by_a_real_worker(app):
-    set_up(nurture("a", batch={"size": 1, "interval_minutes": 0}), customers=("c1", "c2"))
+def test_due_batches_become_rq_jobs_of_a_few_batches_run_by_a_real_worker(app, monkeypatch):
+    import jobs.send_jobs as send_jobs
+
+    monkeypatch.setattr(send_jobs, "JOB_BATCHES", 2)
+    set_up(nurture("a", batch={"size": 1, "interval_minutes": 0}),
+           customers=("c1", "c2", "c3"))
     conn = redis_connection(app)
     q = queue(app, SEND_QUEUE)
     q.empty()
     now = local(2025, 3, 1, 10)
-    assert enqueue_due(app, db.session, now) == 2
+    b1, b2, b3 = db.session.scalars(select(SendBatch.id).order_by(SendBatch.id))
+    assert enqueue_due(app, db.session, now) == 3
     assert enqueue_due(app, db.session, now) == 0  # already waiting: not twice
-    assert sorted(q.job_ids) == sorted(f"send-batch-{b}" for b in
-                                       db.session.scalars(select(SendBatch.id)))
-    AppWorker([q], connection=conn).work(burst=True)
+    assert sorted(q.job_ids) == sorted([f"send-batches-{b1}-{b2}", f"send-batch-{b3}"])
+    assert send_jobs.carriers(conn, [b1, b2, b3]) == [
+        f"send-batches-{b1}-{b2}", f"send-batches-{b1}-{b2}", f"send-batch-{b3}"]
+    SendWorker([q], connection=conn).work(burst=True)
     db.session.expire_all()
-    assert [b.status for b in db.session.scalars(select(SendBatch))] == ["queued", "queued"]
-    assert sorted(c for _, cs in sent_to("zhangsan") for c in cs) == ["c1", "c2"]
+    assert [b.status for b in db.session.scalars(select(SendBatch))] == ["queued"] * 3
+    assert sorted(c for _, cs in sent_to("zhangsan") for c in cs) == ["c1", "c2", "c3"]
     assert enqueue_due(app, db.session, now) == 0  # nothing due any more
 
 
@@ -234,3 +240,36 @@ def test_an_early_end_gives_the_cancelled_send_its_quota_back_for_another_sop():
     run_tick(local(2025, 3, 1, 9, 31))
     assert delivery_rows("c", sop_id=sop_row("a").id)[0].status == "cancelled"
     assert ledger()[(customer("c").id, date(2025, 3, 1))] == 0
+
+
+def test_an_enrollment_waiting_on_its_last_send_completes_once_that_closes_not_before():
+    """complete_finished looks only at enrollments something happened to: the last step
+    written, or (planner.wake) a delivery they waited on closed — not every waiting one."""
+    from sqlalchemy import update
+
+    from models import Enrollment
+
+    set_up(nurture("a"), nurture("b", "15:00"), customers=("c1", "c2"))
+    def status(c, key):
+        return db.session.scalar(select(Enrollment.status).where(
+            Enrollment.customer_id == customer(c).id, Enrollment.sop_id == sop_row(key).id))
+    assert status("c1", "a") == "active"  # its one step written, the send still pending
+    run_tick(local(2025, 3, 1, 9, 30))
+    assert status("c1", "a") == "active"
+    # closed behind the engine's back: nothing woke the enrollment, so no tick rescans it
+    db.session.execute(update(Delivery).where(
+        Delivery.customer_id == customer("c2").id, Delivery.sop_id == sop_row("a").id)
+        .values(status="skipped"))
+    db.session.commit()
+    send(local(2025, 3, 1, 10))  # c1's goes out through the sender, which wakes it
+    run_tick(local(2025, 3, 1, 10, 5))
+    db.session.expire_all()
+    assert (status("c1", "a"), status("c2", "a")) == ("completed", "active")
+    # b's deferred sends expire or go out later; a step edit makes every one look again
+    from jobs.planner import wake
+    wake(db.session, [e.id for e in db.session.scalars(select(Enrollment).where(
+        Enrollment.customer_id == customer("c2").id))])
+    db.session.commit()
+    run_tick(local(2025, 3, 1, 10, 6))
+    db.session.expire_all()
+    assert status("c2", "a") == "completed"

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from jobs.channels import channel_for
-from jobs.queues import SEND_QUEUE, AppWorker, queue, redis_connection
-from jobs.send_jobs import enqueue_due, run_batch
+from jobs.queues import SEND_QUEUE, SEND_WORKER, SendWorker, queue, redis_connection
+from jobs.send_jobs import enqueue_due, pinned_session, run_batch, run_batches
 from jobs.sender import RetryLater, send_batch
 from models import Delivery, SendBatch, db
 from tests.engine_support import added, doc, events, load, local, run_tick, sop, step
@@ -75,8 +75,8 @@ def worker_env(app) -> dict:
 
 
 def start_worker(app, burst=True) -> subprocess.Popen:
-    """A real `rq worker` process (forking a work horse per job), in its own group."""
-    args = [str(Path(sys.executable).parent / "rq"), "worker", "-w", "jobs.queues.AppWorker",
+    """A real `rq worker` process, the send queue's (no fork per job), in its own group."""
+    args = [str(Path(sys.executable).parent / "rq"), "worker", "-w", SEND_WORKER,
             "-u", app.config["REDIS_URL"], SEND_QUEUE]
     if burst:
         args.insert(2, "--burst")
@@ -86,7 +86,7 @@ def start_worker(app, burst=True) -> subprocess.Popen:
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL a worker and its work horse (RQ starts the horse in a session of its own),
+    """SIGKILL a worker and any work horse (RQ starts a horse in a session of its own),
     as a machine that dies would."""
     children = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -118,7 +118,7 @@ def wait_for(predicate, timeout=30.0) -> None:
 def drain(app) -> None:
     """Enqueue what is due (as the tick does) and run it in a burst worker."""
     enqueue_due(app, db.session, TEN)
-    AppWorker([queue(app, SEND_QUEUE)], connection=redis_connection(app)).work(burst=True)
+    SendWorker([queue(app, SEND_QUEUE)], connection=redis_connection(app)).work(burst=True)
 
 
 def test_a_worker_killed_mid_batch_then_restarted_sends_nothing_twice(app, wecom):
@@ -149,7 +149,7 @@ def test_redis_flushed_between_tick_and_send_loses_nothing(app, wecom):
     assert enqueue_due(app, db.session, TEN) == len(batches)
     redis_connection(app).flushdb()  # every queued job and cached token gone
     assert enqueue_due(app, db.session, TEN) == len(batches)  # rebuilt from the database
-    AppWorker([queue(app, SEND_QUEUE)], connection=redis_connection(app)).work(burst=True)
+    SendWorker([queue(app, SEND_QUEUE)], connection=redis_connection(app)).work(burst=True)
     assert_exactly_once(wecom)
 
 
@@ -212,7 +212,9 @@ def test_wecom_errors_and_timeouts_end_in_exactly_once(app, wecom, monkeypatch, 
     assert_exactly_once(wecom)
 
 
-def test_the_database_restarted_mid_send_sends_nothing_twice(app, wecom):
+@pytest.mark.parametrize("path", ["send_batch", "job"])
+def test_the_database_restarted_mid_send_sends_nothing_twice(app, wecom, path):
+    """`job`: the worker's path, the batch lock on the session's own connection."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("a PostgreSQL server restart")
     batches = set_up(wecom, size=10)
@@ -222,7 +224,10 @@ def test_the_database_restarted_mid_send_sends_nothing_twice(app, wecom):
     def sender():
         with app.app_context():
             try:
-                send_batch(db.session, batches[0], TEN, lambda name: channel_for(name, app))
+                if path == "job":
+                    run_batches([batches[0]], TEN.isoformat())
+                else:
+                    send_batch(db.session, batches[0], TEN, lambda name: channel_for(name, app))
             except Exception as exc:  # the connection died under it
                 errors.append(exc)
                 db.session().invalidate()
@@ -242,3 +247,38 @@ def test_the_database_restarted_mid_send_sends_nothing_twice(app, wecom):
         send_batch(db.session, batch_id, TEN + timedelta(minutes=1),
                    lambda name: channel_for(name, app))
     assert_exactly_once(wecom)
+
+
+def test_a_send_job_over_its_timeout_in_the_non_forking_worker_sends_nothing_twice(app, wecom):
+    """SendWorker runs jobs in its own process: the job timeout (SIGALRM) stops a job
+    stuck on WeCom, its session and batch lock are let go, the worker goes on, and the
+    batch, asked about first, ends exactly once."""
+    batches = set_up(wecom)
+    wecom.fail_next("add_msg_template", after_processing=True, delay=4)
+    q = queue(app, SEND_QUEUE)
+    stuck = q.enqueue(run_batches, batches, TEN.isoformat(), job_timeout=1)
+    after = q.enqueue(run_batches, batches, TEN.isoformat())
+    SendWorker([q], connection=redis_connection(app)).work(burst=True)
+    assert stuck.get_status() == "failed" and "JobTimeoutException" in stuck.latest_result().exc_string
+    assert after.get_status() == "finished"  # the same worker went on: lock and session free
+    drain(app)
+    assert_exactly_once(wecom)
+
+
+def test_the_batch_lock_outlives_the_senders_commits_and_leaves_no_file(app, wecom):
+    from jobs.tick_lock import batch_lock
+
+    batch_id = set_up(wecom)[0]
+    with app.app_context(), pinned_session(app) as session:
+        with batch_lock(session, batch_id) as held:
+            assert held
+            for _ in range(3):
+                session.execute(select(SendBatch.id)).all()
+                session.commit()
+            with batch_lock(db.session, batch_id) as other:  # another sender
+                assert not other
+        with batch_lock(db.session, batch_id) as other:
+            assert other
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite":  # one lock file per batch would pile up
+        assert os.listdir(f"{os.path.abspath(url.database)}.batch-locks") == []

@@ -12,6 +12,21 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from models import db
+from models.counter_triggers import SOURCES, trigger_name
+
+
+def expected_triggers() -> set[str]:
+    return {trigger_name(s, e) for s in SOURCES for e in s.events}
+
+
+def counter_triggers(engine) -> set[str]:
+    """The counters' triggers present in the database (a batch-altered SQLite table
+    loses its triggers: a later migration must make them again)."""
+    sql = ("SELECT name FROM sqlite_master WHERE type = 'trigger'"
+           if engine.dialect.name == "sqlite" else
+           "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+    with engine.connect() as conn:
+        return {n for (n,) in conn.execute(text(sql)) if n.startswith("cnt_")}
 
 
 @pytest.fixture
@@ -41,6 +56,8 @@ def test_upgrade_from_nothing_matches_models_and_downgrades(empty_database_url):
             tables = set(inspect(conn).get_table_names())
         assert diff == [], f"migrations differ from the models: {diff}"
         assert {"customers", "sops", "sop_steps", "journeys", "audit_log"} <= tables
+        assert counter_triggers(db.engine) == expected_triggers(), \
+            "the counters' triggers are missing at head (models/counter_triggers.py)"
         downgrade(revision="base")
         with db.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) <= {"alembic_version"}

@@ -15,7 +15,8 @@ class TaskChannel:
     name = "task"
 
     def deliver(self, session, batch, recipients, content: Content, now) -> Outcome:
-        task = Task(kind="send" if batch.sop_id else "reminder", status="open",
+        sends = batch.sop_id or batch.group_send_id  # else a journey reminder
+        task = Task(kind="send" if sends else "reminder", status="open",
                     employee_id=batch.sender_id, sop_id=batch.sop_id,
                     journey_id=batch.journey_id, title=content.title, text=content.text,
                     due_at=batch.not_before, created_at=now,

@@ -29,6 +29,7 @@ class WebhookChannel:
             raise NotSent("no webhook URL configured")
         body = {"batch": batch.id, "sop": batch.sop.key if batch.sop else None,
                 "journey": batch.journey.key if batch.journey else None,
+                "group_send": batch.group_send.key if batch.group_send else None,
                 "sender": batch.sender.userid if batch.sender else None,
                 "due_at": batch.not_before.isoformat(), "title": content.title,
                 "text": content.text, "attachments": list(content.attachments),

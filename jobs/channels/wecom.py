@@ -5,7 +5,9 @@ the access token cached in Redis until it expires (its RedisStorage). The token
 is refreshed once on 40014/42001; 45009 (rate limit) is `NotSent` and retried with
 backoff; timeouts and 5xx are `OutcomeUnknown`: the next try first looks for the
 message in `get_groupmsg_list_v2` (same sender and text, sent to exactly these
-customers) and adopts its msgid rather than sending again.
+customers) and adopts its msgid rather than sending again. Image, file and
+mini-program attachments go as media ids (jobs/wecom_media.py); a 40007 (unknown media
+id) uploads them again and retries once.
 """
 from __future__ import annotations
 
@@ -16,13 +18,16 @@ from wechatpy.enterprise import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
+from jobs import metrics
 from jobs.channels import Content, NotSent, Outcome, OutcomeUnknown, Rejected
+from jobs.wecom_media import MediaCache, attachment
 from models import Settings, db
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
 TIMEOUT = 10  # seconds per call
 TOKEN_ERRORS = (40014, 42001)  # invalid / expired access token
 RATE_LIMITED = 45009
+INVALID_MEDIA = 40007  # an unknown or lapsed media id
 LOOK_BACK_DAYS = 3  # how far back a lost answer's message is looked for
 PAGE = 1000
 
@@ -44,25 +49,13 @@ class Client(WeChatClient):
         except (requests.RequestException, ValueError) as exc:
             raise TokenUnavailable(f"WeCom gettoken: {exc.__class__.__name__}") from exc
         if result.get("errcode"):
+            metrics.count_wecom_error(result["errcode"])
             raise TokenUnavailable(f"WeCom gettoken {result['errcode']}: {result.get('errmsg')}")
         # cached in Redis a minute short of WeCom's expiry, shared by every worker
         ttl = max(int(result.get("expires_in", 7200)) - 60, 1)
         self.session.set(self.access_token_key, result["access_token"], ttl)
         self.expires_at = None  # trust the cache's own expiry
         return result
-
-
-def attachment(material: dict) -> dict:
-    """A material in add_msg_template's attachment shape (links stand in for files)."""
-    kind = material["kind"]
-    if kind == "image":
-        return {"msgtype": "image", "image": {"pic_url": material.get("url")}}
-    if kind == "miniprogram":
-        return {"msgtype": "miniprogram", "miniprogram": {
-            "title": material["title"], "appid": material.get("content") or "",
-            "page": material.get("url") or ""}}
-    return {"msgtype": "link", "link": {"title": material["title"],
-                                        "url": material.get("url") or ""}}
 
 
 def make_client(app, timeout: float | None = None) -> Client:
@@ -81,16 +74,19 @@ def make_client(app, timeout: float | None = None) -> Client:
 
 
 def call(client: Client, endpoint: str, data: dict | None = None,
-         params: dict | None = None) -> dict:
+         params: dict | None = None, files: dict | None = None) -> dict:
     """POST `data` (GET when there is none) with the error mapping of the module
     docstring; the access token is refreshed once when WeCom refuses it."""
     for attempt in (1, 2):
         try:
+            if files is not None:  # multipart (media/upload)
+                return client.post(endpoint, params=dict(params or {}), files=files)
             if data is None:
                 return client.get(endpoint, params=dict(params or {}))
             return client.post(endpoint, data=data)
         except WeChatClientException as exc:
             code = exc.errcode
+            metrics.count_wecom_error(code)
             if code in TOKEN_ERRORS and attempt == 1:
                 client.session.delete(client.access_token_key)
                 client.fetch_access_token()
@@ -110,24 +106,41 @@ def call(client: Client, endpoint: str, data: dict | None = None,
 class WeComChannel:
     name = "wecom"
 
-    def __init__(self, client: Client):
+    def __init__(self, client: Client, upload_folder: str | None = None):
         self.client = client
+        self.media = MediaCache(self.upload, upload_folder)
 
     @classmethod
     def from_app(cls, app):
-        return cls(make_client(app))
+        return cls(make_client(app), app.config.get("UPLOAD_FOLDER"))
 
     def _post(self, endpoint: str, data: dict) -> dict:
         return call(self.client, endpoint, data)
 
+    def upload(self, media: str, name: str, data: bytes) -> str:
+        """media/upload (multipart, field `media`): the new media id."""
+        return call(self.client, "media/upload", params={"type": media},
+                    files={"media": (name, data)})["media_id"]
+
     def deliver(self, session, batch, recipients, content: Content, now) -> Outcome:
-        answer = self._post("externalcontact/add_msg_template", {
-            "chat_type": "single", "sender": batch.sender.userid,
-            "external_userid": [r.external_id for r in recipients],
-            "text": {"content": content.text},
-            "attachments": [attachment(m) for m in content.attachments]})
+        try:
+            answer = self._send(session, batch, recipients, content, now, renew=False)
+        except Rejected as exc:
+            if f"WeCom {INVALID_MEDIA}:" not in str(exc):
+                raise
+            # WeCom no longer knows a cached media id (its clock ran ahead of ours):
+            # upload the files again, once, before giving up
+            answer = self._send(session, batch, recipients, content, now, renew=True)
         return Outcome(ref=answer["msgid"], failed={
             userid: "WeCom: not a friend of the sender" for userid in answer.get("fail_list", ())})
+
+    def _send(self, session, batch, recipients, content: Content, now, renew: bool) -> dict:
+        attachments = [attachment(m, self.media.media_id(session, m, now, renew))
+                       for m in content.attachments]
+        return self._post("externalcontact/add_msg_template", {
+            "chat_type": "single", "sender": batch.sender.userid,
+            "external_userid": [r.external_id for r in recipients],
+            "text": {"content": content.text}, "attachments": attachments})
 
     def find_previous(self, session, batch, recipients, content: Content):
         # WeCom stamps messages with its own clock: search the last days of wall time

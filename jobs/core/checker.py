@@ -177,8 +177,8 @@ class Checker:
         seen: set = set()
         for i, row in enumerate(rows):
             value = row.get(name) if isinstance(row, dict) else None
-            if value is None:
-                continue
+            if value is None or not isinstance(value, (str, int, float, bool)):
+                continue  # a key of the wrong type is reported by the row's own check
             if value in seen:
                 self.add(join(join(path, i), name), "duplicate {field} '{value}'", field=name,
                          value=value)

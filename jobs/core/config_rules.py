@@ -27,16 +27,19 @@ DOCUMENT_KEYS = ("settings", "employees", "tags", "materials", "segments", "sops
 
 def widen_known(doc: dict, known: Known) -> Known:
     """What the document itself defines is known to the rest of the document."""
+    def items(section):  # a section of the wrong shape is reported by its own check
+        found = doc.get(section)
+        return [x for x in found if isinstance(x, dict)] if isinstance(found, list) else []
+
     def keys(section, name):
-        return {x.get(name) for x in doc.get(section) or [] if isinstance(x, dict)
-                and isinstance(x.get(name), str)}
+        return {x.get(name) for x in items(section) if isinstance(x.get(name), str)}
 
     stages = known.stages
     settings = doc.get("settings")
     if isinstance(settings, dict) and isinstance(settings.get("lifecycle_stages"), list):
         stages = tuple(str(s) for s in settings["lifecycle_stages"])
-    departments = {e.get("department") for e in doc.get("employees") or []
-                   if isinstance(e, dict) and isinstance(e.get("department"), str)}
+    departments = {e.get("department") for e in items("employees")
+                   if isinstance(e.get("department"), str)}
     return Known(
         tags=known.tags | keys("tags", "name"),
         materials=known.materials | keys("materials", "key"),

@@ -12,6 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
+# An enrollment's or placement's next_due_at set to this, long past, makes the next
+# tick look at it again (a step edited, a delivery it waited on closed).
+LOOK_AGAIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
 
 @dataclass(frozen=True)
 class Slot:

@@ -121,3 +121,35 @@ def _days(first: date, last: date):
     while day <= last:
         yield day
         day += timedelta(days=1)
+
+
+def simulate(candidates: Iterable[Candidate], *, rule: QuotaRule, tz: ZoneInfo, today: date,
+             used: Mapping[tuple[int, date], int], budget_used: Mapping[date, int],
+             ) -> dict[int, tuple[str, date | None]]:
+    """What the planner will decide, day after day from `today`, for candidates due on
+    any day: id -> (verdict, local day it is sent) with verdict send | expire. Each
+    day plans what is due by its end together, as the tick does; what it defers comes
+    back the next day. Nothing is written (the preview of a group send)."""
+    room_used, room_budget = Counter(used), Counter(budget_used)
+    waiting = {c.id: c for c in candidates}
+    outcome: dict[int, tuple[str, date | None]] = {}
+    day = today
+    while waiting:
+        due = [c for c in waiting.values() if local_day(c.due_at, tz) <= day]
+        for d in plan(due, rule=rule, tz=tz, today=day, used=room_used,
+                      budget_used=room_budget):
+            c = waiting[d.id]
+            if d.verdict == "send":
+                room_used[(c.customer_id, d.period)] += 1
+                room_budget[d.day] += 1
+                outcome[d.id] = ("send", d.day)
+                del waiting[d.id]
+            elif d.verdict == "expire":
+                outcome[d.id] = ("expire", None)
+                del waiting[d.id]
+            else:
+                waiting[d.id] = Candidate(c.id, c.customer_id, c.priority, d.due_at,
+                                          c.first_due_at)
+        day = min((max(local_day(c.due_at, tz), day + timedelta(days=1))
+                   for c in waiting.values()), default=day)
+    return outcome

@@ -1,10 +1,12 @@
 """Checks of settings and the catalogues: employees, tags, materials, segments."""
 from __future__ import annotations
 
+from datetime import date
 from zoneinfo import available_timezones
 
 from jobs.core import vocab as V
 from jobs.core.checker import Checker, join
+from jobs.core.media import type_problem
 from jobs.core.rules_sop import check_condition_set
 
 SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn_status",
@@ -14,7 +16,7 @@ SEGMENT_KEYS = ("sources", "tags_any", "tags_all", "tags_none", "stages", "churn
 # --- settings and catalogues ------------------------------------------------------
 def check_settings(c: Checker, s, path: str) -> None:
     allowed = ("timezone", "quota", "channel", "webhook_url", "wecom", "lifecycle_stages",
-               "tiers", "crm")
+               "tiers", "crm", "calendar")
     if not c.mapping(s, path, allowed):
         return
     tz = s.get("timezone")
@@ -69,6 +71,40 @@ def check_settings(c: Checker, s, path: str) -> None:
                   name=stage)
 
 
+    if s.get("calendar") is not None:
+        check_calendar(c, s["calendar"], join(path, "calendar"))
+
+
+def parse_day(value) -> date | None:
+    """A calendar date: YAML reads an unquoted 2027-01-01 as a date, quoted as text."""
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def check_calendar(c: Checker, cal, path: str) -> None:
+    """`{holidays: [YYYY-MM-DD, ...], workdays: [...]}`: real dates, each listed once."""
+    if not c.mapping(cal, path, ("holidays", "workdays")):
+        return
+    seen: dict[date, str] = {}
+    for kind in ("holidays", "workdays"):
+        for i, value in enumerate(c.items(cal.get(kind), join(path, kind))):
+            day = parse_day(value)
+            if day is None:
+                c.add(join(join(path, kind), i), "not a date (YYYY-MM-DD): '{value}'",
+                      value=value)
+            elif day in seen:
+                c.add(join(join(path, kind), i), "{day} is already listed in {kind}",
+                      day=day.isoformat(), kind=seen[day])
+            else:
+                seen[day] = kind
+
+
 def check_employee(c: Checker, e, path: str) -> None:
     if not c.mapping(e, path, ("userid", "name", "department", "role", "active")):
         return
@@ -101,6 +137,10 @@ def check_material(c: Checker, m, path: str) -> None:
     if web and isinstance(url, str) and url and not url.startswith(("http://", "https://")):
         c.add(join(path, "url"), "must start with http:// or https://")
     check_upload_name(c, m.get("file"), join(path, "file"))
+    if isinstance(m.get("file"), str) and isinstance(kind, str) and m["file"] != "uploaded":
+        problem = type_problem(kind, m["file"])
+        if problem:
+            c.add(join(path, "file"), problem[0], **problem[1])
 
 
 def check_upload_name(c: Checker, name, path: str) -> None:

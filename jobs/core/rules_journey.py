@@ -75,6 +75,7 @@ def check_journey(c: Checker, journey, path: str) -> None:
         return
     c.key(journey, "key", path)
     c.text(journey, "name", path, required=True, max_len=100)
+    c.text(journey, "description", path, max_len=2000)
     for flag in ("enabled", "automation", "stage_reminders", "followup_reminders"):
         c.boolean(journey, flag, path)
     stages = c.items(journey.get("stages"), join(path, "stages"), V.MAX_STAGES, "stages")
@@ -84,6 +85,7 @@ def check_journey(c: Checker, journey, path: str) -> None:
             continue
         c.key(stage, "key", spath)
         c.text(stage, "name", spath, required=True, max_len=100)
+        c.text(stage, "description", spath, max_len=2000)
         rules = c.items(stage.get("rules"), join(spath, "rules"), V.MAX_RULES_PER_STAGE,
                         "rules")
         for j, rule in enumerate(rules):
@@ -91,15 +93,17 @@ def check_journey(c: Checker, journey, path: str) -> None:
         for j, reminder in enumerate(c.items(stage.get("reminders"), join(spath, "reminders"))):
             check_reminder(c, reminder, join(join(spath, "reminders"), j))
     c.unique([s for s in stages if isinstance(s, dict)], "key", join(path, "stages"))
-    stored = c.known.syncing_journeys.get(journey.get("key"))
+    key = journey.get("key")  # already reported when it is not a string
+    stored = c.known.syncing_journeys.get(key) if isinstance(key, str) else None
     if stored is not None and journey != stored:
         c.add(path, "cannot be edited while its data sync runs")
 
 
 def check_enabled_limit(c: Checker, journeys: list, path: str) -> None:
     """At most 3 journeys enabled at once, counting those already stored."""
-    keys_here = {j.get("key") for j in journeys if isinstance(j, dict)}
-    enabled = {j.get("key") for j in journeys if isinstance(j, dict) and j.get("enabled")}
+    mine = [j for j in journeys if isinstance(j, dict) and isinstance(j.get("key"), str)]
+    keys_here = {j["key"] for j in mine}  # a key of the wrong type is reported by its own check
+    enabled = {j["key"] for j in mine if j.get("enabled") is True}
     enabled |= c.known.enabled_journeys - keys_here
     if len(enabled) > V.MAX_ENABLED_JOURNEYS:
         c.add(path, "at most {limit} journeys can be enabled at once ({n} would be: {keys})",

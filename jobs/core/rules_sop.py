@@ -32,7 +32,7 @@ def check_condition_set(c: Checker, cond, path: str, allowed) -> None:
     if "tiers" in cond:
         c.names(as_list(cond["tiers"]), join(path, "tiers"), V.TIERS, "tier")
     if "segment" in cond and cond["segment"] is not None:
-        if cond["segment"] not in c.known.segments:
+        if not isinstance(cond["segment"], str) or cond["segment"] not in c.known.segments:
             c.add(join(path, "segment"), "unknown segment '{name}'", name=cond["segment"])
     if "members" in cond:
         c.names(cond["members"], join(path, "members"), c.known.employees, "employee")
@@ -59,7 +59,8 @@ def _text_bytes(c: Checker, data: dict, path: str) -> None:
 
 # --- SOPs ---------------------------------------------------------------------
 STEP_KEYS = ("key", "day", "at", "action", "text", "attachments", "title", "assignee",
-             "deadline_hours", "add_tags", "remove_tags", "stage")
+             "deadline_hours", "add_tags", "remove_tags", "stage", "variants")
+VARIANT_KEYS = ("key", "text", "attachments", "weight")
 
 
 def check_step(c: Checker, step, path: str) -> None:
@@ -75,8 +76,12 @@ def check_step(c: Checker, step, path: str) -> None:
         c.key(step, "key", path)
     action = step.get("action")
     if action == "message":
-        c.text(step, "text", path, required=True)
+        c.text(step, "text", path, required=step.get("variants") is None)
         check_attachments(c, step, path)
+        if step.get("variants") is not None:
+            check_variants(c, step["variants"], join(path, "variants"))
+    elif step.get("variants") is not None:
+        c.add(join(path, "variants"), "only a message step has variants")
     elif action == "task":
         c.text(step, "title", path, required=True, max_len=200)
         c.text(step, "text", path)
@@ -91,6 +96,22 @@ def check_step(c: Checker, step, path: str) -> None:
         if step.get("stage") not in c.known.stages:
             c.add(join(path, "stage"), "must be one of: {choices}",
                   choices=", ".join(c.known.stages))
+
+
+def check_variants(c: Checker, variants, path: str) -> None:
+    """A/B variants (SPEC §10): 2–4 of them, each with its key, text and weight."""
+    items = c.items(variants, path, V.MAX_VARIANTS, "variants")
+    if isinstance(variants, list) and len(variants) < V.MIN_VARIANTS:
+        c.add(path, "at least {n} variants", n=V.MIN_VARIANTS)
+    for i, v in enumerate(items):
+        vpath = join(path, i)
+        if not c.mapping(v, vpath, VARIANT_KEYS):
+            continue
+        c.key(v, "key", vpath)
+        c.text(v, "text", vpath, required=True)
+        check_attachments(c, v, vpath)
+        c.integer(v, "weight", vpath, low=1, high=100)
+    c.unique([v for v in items if isinstance(v, dict)], "key", path)
 
 
 def check_assignee(c: Checker, value, path: str) -> None:
@@ -118,6 +139,7 @@ def check_sop(c: Checker, sop, path: str, kinds: dict[str, str]) -> None:
         return
     c.key(sop, "key", path)
     c.text(sop, "name", path, required=True, max_len=100)
+    c.text(sop, "description", path, max_len=2000)
     c.choice(sop, "kind", path, V.SOP_KINDS, required=True)
     c.choice(sop, "status", path, V.SOP_STATUSES)
     c.integer(sop, "priority", path, low=-1000, high=1000)
@@ -161,6 +183,9 @@ def check_end(c: Checker, sop: dict, which: str, path: str, kinds: dict[str, str
     flow_to = end.get("flow_to")
     if flow_to is None:
         return
+    if not isinstance(flow_to, str):
+        c.add(join(end_path, "flow_to"), "must be an SOP key")
+        return
     if flow_to == sop.get("key"):
         c.add(join(end_path, "flow_to"), "an SOP cannot flow into itself")
     elif flow_to not in kinds:
@@ -174,9 +199,15 @@ def _target_of(sop: dict) -> dict:
     return {k: v for k, v in (sop.get("target") or {}).items() if v not in (None, [], "")}
 
 
+def stored_lock(c: Checker, sop: dict) -> dict | None:
+    """The stored SOP's kind, status and target (a key of the wrong type is reported as such)."""
+    key = sop.get("key")
+    return c.known.sop_locks.get(key) if isinstance(key, str) else None
+
+
 def check_lock(c: Checker, sop: dict, path: str) -> None:
     """Target and kind change only while the stored SOP is draft or paused."""
-    stored = c.known.sop_locks.get(sop.get("key"))
+    stored = stored_lock(c, sop)
     if not stored or stored["status"] in V.EDITABLE_TARGET_STATUSES:
         return
     changed = []
@@ -193,7 +224,7 @@ def check_lock(c: Checker, sop: dict, path: str) -> None:
 def check_status_move(c: Checker, sop: dict, path: str) -> None:
     """Statuses follow the lifecycle; nothing goes back to draft or out of ended."""
     new = sop.get("status")
-    stored = c.known.sop_locks.get(sop.get("key"))
+    stored = stored_lock(c, sop)
     if new is None or new not in V.SOP_STATUSES:
         return
     if stored is None:

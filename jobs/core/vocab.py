@@ -60,6 +60,8 @@ CRM_TEXT_SETTINGS = ("prospect_stage",)  # a lifecycle stage; empty: the first s
 TASK_RULES = ("cadence", "churn_warning", "review", "review_rejected")
 
 QUOTA_PERIODS = ("day", "week", "month")
+CALENDAR_KINDS = ("holiday", "workday")  # a day off / a make-up working day (调休)
+CALENDAR_SOURCES = ("chinesecalendar", "manual")  # filled from the package / entered
 CHANNELS = ("task", "wecom", "webhook")
 CONDITION_KINDS = ("tags_any", "stage", "churn_status")
 REMINDER_KINDS = ("stage", "followup")
@@ -68,6 +70,7 @@ DEFAULT_LIFECYCLE_STAGES = ("潜在", "新客户", "付费", "忠实")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 MAX_ATTACHMENTS = 9
+MIN_VARIANTS, MAX_VARIANTS = 2, 4  # A/B variants of a message step
 MAX_STAGES = 10
 MAX_RULES_PER_STAGE = 5
 MAX_CONDITIONS_PER_RULE = 5

@@ -9,7 +9,7 @@ Saturday before a working Monday is due at the end of Monday.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 
 MAX_DAYS_OFF = 60  # no calendar has a longer break; guards against a predicate never true
@@ -35,3 +35,23 @@ def add_working_days(start: datetime, days: int, is_workday: Callable[[date], bo
     for _ in range(days):
         day = next_workday(day, is_workday)
     return datetime.combine(day, at)
+
+
+def work_calendar(listed: Mapping[date, str],
+                  builtin: Callable[[date], bool | None]) -> Callable[[date], bool]:
+    """`is_workday` for the work calendar (SPEC §10): a listed date wins (`holiday` is
+    off, `workday` is on); else the built-in calendar where it knows the year (it
+    answers None where it does not); else Monday to Friday."""
+    def is_workday(day: date) -> bool:
+        kind = listed.get(day)
+        if kind is not None:
+            return kind == "workday"
+        known = builtin(day)
+        return day.weekday() < 5 if known is None else known
+    return is_workday
+
+
+def years_without_holidays(years: Iterable[int], holiday_days: Iterable[date]) -> list[int]:
+    """The years among `years` for which not one holiday is entered."""
+    covered = {d.year for d in holiday_days}
+    return [y for y in years if y not in covered]

@@ -38,6 +38,13 @@ def screen_url(app, model, view_name: str = "index_view", **values) -> str:
         return url_for(f"{views[0].endpoint}.{view_name}", **values)
 
 
+def outside_requests(page, base_url: str) -> list[str]:
+    """The URLs the page asks for outside the app (filled as the page loads)."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if not r.url.startswith(base_url) else None)
+    return seen
+
+
 def sign_in(page, username: str, password: str = PASSWORD) -> None:
     """Through the login form, as a person would."""
     page.goto("/login")

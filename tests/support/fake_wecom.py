@@ -9,6 +9,8 @@ Endpoints (under /cgi-bin/; every JSON answer has errcode/errmsg, HTTP 200 unles
   POST externalcontact/get_groupmsg_send_result  send_list, next_cursor (limit <= 1000, default 500)
   POST externalcontact/get_groupmsg_list_v2   -> group_msg_list, next_cursor (limit <= 100, default 50)
   POST externalcontact/get_groupmsg_task      -> task_list, next_cursor (limit <= 1000, default 500)
+  POST media/upload?type=image|file           multipart field `media` -> type, media_id, created_at;
+                                             an id lives 3 days by `self.clock()`
   the contact book, corp tags, welcome messages and signed callbacks: fake_wecom_contacts.py
   anything else                               -> HTTP 404, {"errcode": 404, ...}
 A limit over the maximum falls back to the default, as WeCom documents. Cursors are
@@ -27,6 +29,12 @@ Error codes (real WeCom global codes where one fits; marked * where the fake cho
   45008 * too many attachments       more than 9 attachments
   41063 * invalid msgid              get_groupmsg_send_result/task for an unknown msgid
   47001 data format error            a POST body that is not a JSON object
+  40004 invalid media type           media/upload with a type other than image/voice/video/file
+  40005 invalid file type            an image that is not JPG/PNG
+  40006 invalid file size            5 bytes or less, an image over 10 MB, a file over 20 MB
+  41005 media data missing           media/upload without the `media` part
+  40007 invalid media_id             add_msg_template naming a media_id / pic_media_id that
+                                     was never uploaded or is older than 3 days
 
 Times: create_time/send_time come from `self.clock()` (default time.time), so a test
 whose product runs on a simulated clock can pin it: `wecom.clock = lambda: now.timestamp()`.
@@ -52,6 +60,8 @@ from tests.support.fake_wecom_contacts import ContactBook
 
 PREFIX = "/cgi-bin/"
 MAX_IDS, MAX_TEXT_BYTES, MAX_ATTACHMENTS = 10_000, 4_000, 9
+MEDIA_SECONDS = 3 * 86400  # a media id lives 3 days
+MEDIA_LIMITS = {"image": 10 << 20, "voice": 2 << 20, "video": 10 << 20, "file": 20 << 20}
 
 
 class _Quiet(WSGIRequestHandler):
@@ -91,6 +101,7 @@ class FakeWeCom(ContactBook):
         self.requests_log: list[dict] = []
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry; survives reset()
         self._msg_ids = itertools.count(1)
+        self._media_ids = itertools.count(1)
         self._server = self._thread = None
         self.reset()
 
@@ -124,6 +135,7 @@ class FakeWeCom(ContactBook):
             self._faults: list[dict] = []
             self._friends: dict[str, set[str]] = {}
             self._results: dict[str, int] = {}
+            self.media: dict[str, dict] = {}  # media id -> type, name, size, created_at
             self._reset_contacts()
 
     def friends(self, sender: str, external_userids: Iterable[str]) -> None:
@@ -153,11 +165,17 @@ class FakeWeCom(ContactBook):
     # --- HTTP ------------------------------------------------------------------------
     def __call__(self, environ, start_response):
         request = Request(environ)
-        path, params, raw = request.path, dict(request.args), request.get_data()
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = None
+        path, params = request.path, dict(request.args)
+        if path.endswith("media/upload"):  # multipart: read the parts, not JSON
+            upload = request.files.get("media")
+            body = {"type": params.get("type"), "name": upload.filename if upload else None,
+                    "data": upload.read() if upload else None}
+        else:
+            raw = request.get_data()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = None
         with self.lock:
             fault = next((f for f in self._faults if path.endswith(f["path"])), None)
             if fault:
@@ -193,6 +211,7 @@ class FakeWeCom(ContactBook):
                    "externalcontact/get_groupmsg_send_result": self._send_result,
                    "externalcontact/get_groupmsg_list_v2": self._list_v2,
                    "externalcontact/get_groupmsg_task": self._task,
+                   "media/upload": self._media_upload,
                    **self.contact_handlers()}.get(name)
         if name == "externalcontact/get":  # a GET: its arguments are in the query
             body = {**(body or {}), **params}
@@ -235,6 +254,14 @@ class FakeWeCom(ContactBook):
             return _err(45008, f"too many attachments: at most {MAX_ATTACHMENTS}")
         if not text and not attachments:
             return _err(44004, "empty content: neither text nor attachments")
+        for item in attachments:
+            kind = item.get("msgtype") if isinstance(item, dict) else None
+            part = item.get(kind) or {} if kind else {}
+            media_id = part.get("pic_media_id") if kind == "miniprogram" else part.get("media_id")
+            if kind == "miniprogram" and not media_id:
+                return _err(40007, "invalid media_id: a miniprogram needs pic_media_id")
+            if media_id is not None and not self._media_alive(media_id):
+                return _err(40007, f"invalid media_id: {media_id}")
         # no friendship declared for this sender at all: everyone counts as a friend
         known = self._friends.get(sender) if self.strict_friends else None
         fail_list = [c for c in ids if known is not None and c not in known]
@@ -244,6 +271,27 @@ class FakeWeCom(ContactBook):
             "attachments": attachments, "create_time": int(self.clock()),
             "fail_list": fail_list, "delivered": [c for c in ids if c not in fail_list]})
         return 200, {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
+
+    def _media_upload(self, body: dict) -> tuple[int, dict]:
+        kind, name, data = body.get("type"), body.get("name") or "", body.get("data")
+        if kind not in MEDIA_LIMITS:
+            return _err(40004, "invalid media type")
+        if data is None:
+            return _err(41005, "media data missing")
+        if kind == "image" and name.rsplit(".", 1)[-1].lower() not in ("jpg", "jpeg", "png"):
+            return _err(40005, "invalid file type: an image is JPG or PNG")
+        if len(data) <= 5 or len(data) > MEDIA_LIMITS[kind]:
+            return _err(40006, "invalid file size")
+        media_id = f"media{next(self._media_ids)}-{secrets.token_hex(4)}"
+        created = int(self.clock())
+        self.media[media_id] = {"type": kind, "name": name, "size": len(data),
+                                "created_at": created}
+        return 200, {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id,
+                     "created_at": str(created)}
+
+    def _media_alive(self, media_id) -> bool:
+        media = self.media.get(media_id)
+        return media is not None and self.clock() - media["created_at"] < MEDIA_SECONDS
 
     def _find(self, msgid) -> dict | None:
         return next((m for m in self.messages if m["msgid"] == msgid), None)

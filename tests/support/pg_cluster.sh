@@ -11,6 +11,9 @@
 # the same directory. The test role may create databases (the migration test
 # builds one from nothing). `start` first removes what a killed earlier run left.
 # Durability is switched off: the data is thrown away anyway.
+# The cross-host test runs it inside a network namespace with SOP_TEST_PG_LISTEN
+# (the address to listen on, default 127.0.0.1) and SOP_TEST_PG_ALLOW (a CIDR whose
+# clients may log in with the password; default: none beyond initdb's loopback).
 set -euo pipefail
 
 DIR=${SOP_TEST_PG_DIR:-/tmp/sop-test-pg}
@@ -102,19 +105,27 @@ start_cluster() {
 
     local port
     port=$(free_port)
-    say "==> starting a private PostgreSQL ($BIN) on 127.0.0.1:$port in $DIR"
+    say "==> starting a private PostgreSQL ($BIN) on ${SOP_TEST_PG_LISTEN:-127.0.0.1}:$port in $DIR"
     as_owner "$BIN/initdb" -D "$DATA" -U postgres --encoding=UTF8 --no-locale \
         --auth-local=trust --auth-host=scram-sha-256 --no-sync >"$DIR/initdb.log" 2>&1 || {
         cat "$DIR/initdb.log" >&2; exit 1; }
     as_owner tee -a "$DATA/postgresql.conf" >/dev/null <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '${SOP_TEST_PG_LISTEN:-127.0.0.1}'
 port = $port
 unix_socket_directories = '$DIR'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 100
+# A client host that vanishes (link cut, machine lost) is noticed within ~20 s, and
+# its session's advisory locks (the tick, a batch's sender) are released.
+tcp_keepalives_idle = 5
+tcp_keepalives_interval = 5
+tcp_keepalives_count = 3
 CONF
+    if [[ -n "${SOP_TEST_PG_ALLOW:-}" ]]; then
+        echo "host all all ${SOP_TEST_PG_ALLOW} scram-sha-256" | as_owner tee -a "$DATA/pg_hba.conf" >/dev/null
+    fi
     as_owner "$BIN/pg_ctl" start -D "$DATA" -l "$LOG" -w -t 60 >/dev/null || {
         say "error: PostgreSQL did not start; its log:"; cat "$LOG" >&2 || true; exit 1; }
 
@@ -123,7 +134,7 @@ CONF
 CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
 CREATE DATABASE $DB OWNER $ROLE;
 SQL
-    echo "postgresql+psycopg://$ROLE:$PASSWORD@127.0.0.1:$port/$DB"
+    echo "postgresql+psycopg://$ROLE:$PASSWORD@${SOP_TEST_PG_LISTEN:-127.0.0.1}:$port/$DB"
 }
 
 restart_server() {  # the fault tests: every connection dropped, the same data after
