@@ -233,8 +233,8 @@
       var rule = stage.rules[+box.getAttribute("data-rule")];
       box.querySelectorAll(".je-condition").forEach(function (row) {
         var cond = rule.conditions[+row.getAttribute("data-condition")];
-        cond.kind = row.querySelector(".je-kind").value;
-        var tags = row.querySelector(".je-tags"), value = row.querySelector(".je-value");
+        cond.kind = row.querySelector("select.je-kind").value;
+        var tags = row.querySelector("select.je-tags"), value = row.querySelector("select.je-value");
         if (tags) cond.tags = selected(tags);
         if (value) cond.value = value.value;
       });
@@ -245,7 +245,7 @@
       r.hour = row.querySelector(".je-hour").value;
       r.kind = row.querySelector(".je-rkind").value;
       r.text = row.querySelector(".je-text").value;
-      r.attachments = selected(row.querySelector(".je-attachments")).map(Number);
+      r.attachments = selected(row.querySelector("select.je-attachments")).map(Number);
     });
   }
 
