@@ -64,8 +64,9 @@ def _errors(field) -> list[str]:
     return [str(e) for e in (field.errors or []) if isinstance(e, str)]
 
 
-def field_errors_by_id(form) -> dict[str, list[str]]:
-    """Every message on the stages list and the fields inside it, by field id."""
+def errors_by_id(fields) -> dict[str, list[str]]:
+    """Every message on these fields and the fields of their inline lists, by field id
+    (a form is an iterable of its fields)."""
     found: dict[str, list[str]] = {}
 
     def walk(field):
@@ -75,7 +76,8 @@ def field_errors_by_id(form) -> dict[str, list[str]]:
             for child in entry.form:
                 walk(child)
 
-    walk(form.stages)
+    for field in fields:
+        walk(field)
     return found
 
 
@@ -120,7 +122,7 @@ def editor_state(form) -> dict:
         select(Material.id, Material.title, Material.kind).order_by(Material.key)).all()
     return {
         "stages": _rows(form.stages, _stage),
-        "errors": field_errors_by_id(form),
+        "errors": errors_by_id([form.stages]),
         "choices": {
             "tags": tag_names(), "stages": lifecycle_stages(),
             "churn": [[s, str(CHURN_LABELS[s])] for s in V.CHURN_STATUSES],
