@@ -8,14 +8,13 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from models import db
 from models.audit import acting_as
 from tests.conftest import make_user
 from tests.test_browser import (
-    CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, browser_unavailable, choose, save, screen_url,
+    CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, browser_unavailable, choose, screen_url,
     sign_in,
 )
 
@@ -83,6 +82,8 @@ def test_sop_steps_show_only_the_fields_of_their_action(app):
     def scenario(page):
         sign_in(page, "admin")
         page.goto(edit_url)
+        page.click(".sop-wizard-nav li[data-step='2']")  # the editor's step 2: the steps
+        page.locator(".sop-wizard-nav li.active[data-step='2']").wait_for()
         seen["task"] = visible(page, "steps-0-")
         choose(page, "#steps-0-action", "tag")
         seen["tag"] = visible(page, "steps-0-")

@@ -116,3 +116,78 @@ def test_journey_built_on_the_cards_is_saved_and_reopens_unchanged(app, page):
     page.click("[data-action=done]")
     save(page)
     assert journey_export("dental") == saved
+
+
+def add_step(page, day: str, at: str, text: str) -> str:
+    """Click "Add step" and fill the new inline row; returns its id prefix."""
+    from tests.support.browser import choose
+
+    page.click("#steps-button")
+    prefix = page.locator("#steps .inline-field-list > .inline-field").last.get_attribute("id")
+    page.fill(f"#{prefix}-day", day)
+    page.fill(f"#{prefix}-at_time", at)
+    choose(page, f"#{prefix}-action", "message")
+    page.fill(f"#{prefix}-text", text)
+    return prefix
+
+
+def next_step(page, number: int) -> None:
+    """Click Next and wait for the editor to show step `number`."""
+    page.click(".wizard-buttons [data-go=next]")
+    page.locator(f".sop-wizard-nav li.active[data-step='{number}']").wait_for()
+
+
+def test_sop_editor_catches_a_bad_step_at_step_two_then_saves_after_the_review(app, page):
+    from models import Customer
+    from models.audit import acting_as
+    from models.base import utcnow
+    from tests.support.browser import choose, save
+
+    make_user("admin", "admin")
+    with acting_as("test"):
+        db.session.add(Customer(external_id="c1", name="王小明", added_at=utcnow()))
+        db.session.commit()
+    sign_in(page, "admin")
+    page.goto("/lang/en")  # messages below are matched in English
+    page.goto(screen_url(app, Sop, "create_view"))
+    assert page.locator(".sop-wizard-nav li").count() == 4
+    assert not page.locator("form.admin-form input[type=submit].btn-primary").is_visible()
+
+    page.fill("#key", "browser-welcome")
+    page.fill("#name", "Browser welcome")
+    choose(page, "#kind", "nurture")
+    next_step(page, 2)
+    first = add_step(page, "0", "10:00", "Welcome!")
+    second = add_step(page, "-1", "11:00", "Too early")
+    assert (first, second) == ("steps-0", "steps-1")
+    counter = page.locator(f".char-count[data-for='{first}-text']")
+    assert counter.inner_text().startswith("8 characters, 8 of 4000 bytes")
+    page.fill(f"#{first}-text", "欢迎!")
+    assert counter.inner_text().startswith("3 characters, 7 of 4000 bytes")
+
+    # Refused at step 2: the message is on the bad day, nothing is saved.
+    page.click(".wizard-buttons [data-go=next]")
+    day = page.locator(f"#{second}-day")
+    page.locator(f"#{second} .invalid-feedback").first.wait_for()
+    assert "is-invalid" in (day.get_attribute("class") or "")
+    assert "≥ 0" in page.locator(f"#{second} .invalid-feedback").first.inner_text()
+    assert page.locator(".sop-wizard-nav li.active").get_attribute("data-step") == "2"
+    db.session.rollback()
+    assert db.session.scalar(select(Sop).where(Sop.key == "browser-welcome")) is None
+
+    day.fill("1")
+    next_step(page, 3)
+    next_step(page, 4)
+    review = page.locator("#sop-review")
+    assert "Would enter now: 1 customers" in review.inner_text()
+    assert "王小明" in review.inner_text()
+    db.session.rollback()
+    assert db.session.scalar(select(Sop).where(Sop.key == "browser-welcome")) is None
+    save(page)
+
+    assert page.url.split("?")[0].endswith(screen_url(app, Sop)), page.url
+    db.session.rollback()
+    sop = db.session.scalar(select(Sop).where(Sop.key == "browser-welcome"))
+    assert sop is not None and sop.name == "Browser welcome"
+    assert [(s.day, s.text) for s in sorted(sop.steps, key=lambda s: s.position)] == \
+        [(0, "欢迎!"), (1, "Too early")]
