@@ -153,7 +153,7 @@ def editor_words() -> dict:
         "day": _l("Day after entering"), "hour": _l("Hour (0-23)"), "kind": _l("Kind"),
         "text": _l("Text"), "attachments": _l("Attachments"),
         "reminder_line": _l("Day %(day)s, %(hour)s:00", day="{day}", hour="{hour}"),
-        "stage_n": _l("Stage %(n)s", n="{n}"), "untitled": _l("(no name yet)"),
+        "untitled": _l("(no name yet)"),
         "has_errors": _l("This stage has problems: open it to see them"),
         "editing": _l("Editing stage"),
         "confirm_remove": _l("Remove this stage with its rules and reminders?"),

@@ -72,7 +72,7 @@ def wizard_data(stored: Sop | None) -> dict:
                        "thumb": url_for(".material_thumb_view", id=m.id)
                        if has_thumbnail(m) else None} for m in materials],
         "words": {k: str(v) for k, v in {
-            "next": _l("Next"), "back": _l("Back"), "checking": _l("Checking…"),
+            "next": _l("Next"), "back": _l("Back"),
             "fix_here": _l("Please fix the marked fields on this step."),
             "chars": _l("%(n)s characters, %(bytes)s of %(max)s bytes", n="{n}",
                         bytes="{bytes}", max="{max}"),
