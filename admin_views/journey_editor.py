@@ -143,7 +143,7 @@ def editor_words() -> dict:
     """Every label the script shows, translated here (the script holds no text)."""
     return {k: str(v) for k, v in {
         "add_stage": _l("Add stage"), "edit": _l("Edit"), "remove": _l("Remove"),
-        "left": _l("Move left"), "right": _l("Move right"), "done": _l("Done"),
+        "left": _l("Move left"), "right": _l("Move right"), "done": _l("Done editing"),
         "key": _l("Key"), "name": _l("Name"), "description": _l("Description"),
         "enters_when": _l("Customers are in this stage when"),
         "rule": _l("Rule %(n)s: all of these hold", n="{n}"), "or": _l("or"),

@@ -8,7 +8,7 @@ The fixtures (`page`, `browser`, `live_server`) are in conftest.py, the page
 helpers in tests/support/browser.py. Without chromium these tests skip, except
 under `make test` / CI (SOP_REQUIRE_BROWSER=1), where a missing browser fails.
 With SOP_SCREENSHOTS=1, `test_screenshots` loads the demo data and saves
-docs/screenshots/sop-edit.png, customer-list.png and settings.png.
+docs/screenshots/customer-list.png and settings.png.
 """
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from models import Customer, Settings, Sop, db
+from models import Customer, Settings, db
 from tests.conftest import make_user
 # Re-exported: other browser tests import these from here.
 from tests.support.browser import (  # noqa: F401
@@ -42,14 +41,7 @@ def test_screenshots(app, page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page.set_viewport_size({"width": 1440, "height": 1000})
-    sop = db.session.scalar(select(Sop).order_by(Sop.id))
-    assert sop is not None, "the demo data has no SOP"
-    page.goto(screen_url(app, Sop, "edit_view", id=sop.id))
-    page.wait_for_load_state("networkidle")
-    # The top of a long form: basics and target.
-    page.screenshot(path=str(SCREENSHOTS / "sop-edit.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1440, "height": 1800})
-
+    # sop-edit.png and journey-edit.png: test_editors_browser.py
     page.goto(screen_url(app, Customer))
     page.wait_for_load_state("networkidle")
     assert page.locator("table.model-list tbody tr").count() > 0

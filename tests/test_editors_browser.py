@@ -33,10 +33,20 @@ def test_editor_screenshots(app, page):
     page.goto(screen_url(app, Sop, "edit_view", id=sop.id))
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SCREENSHOTS / f"sop-edit{suffix}.png"), full_page=True)
+    if not suffix:  # the new editor's other steps
+        next_step(page, 2)
+        page.screenshot(path=str(SCREENSHOTS / "sop-edit-steps.png"), full_page=True)
+        next_step(page, 3)
+        next_step(page, 4)
+        page.locator("#sop-review .lead").wait_for()
+        page.screenshot(path=str(SCREENSHOTS / "sop-edit-review.png"), full_page=True)
     journey = db.session.scalar(select(Journey).order_by(Journey.id))
     page.goto(screen_url(app, Journey, "edit_view", id=journey.id))
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SCREENSHOTS / f"journey-edit{suffix}.png"), full_page=True)
+    if not suffix:
+        page.locator(".je-card").first.locator("[data-action=edit]").click()
+        page.screenshot(path=str(SCREENSHOTS / "journey-edit-stage.png"), full_page=True)
 
 
 def journey_export(key: str) -> dict:

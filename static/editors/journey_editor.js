@@ -32,7 +32,7 @@
   }
   function live(rows) { return rows.filter(function (row) { return !row.deleted; }); }
   function button(text, action, style, extra) {
-    return el("button", Object.assign({type: "button", className: "btn btn-sm " + (style || "btn-outline-secondary"),
+    return el("button", Object.assign({type: "button", className: "btn btn-sm " + (style || "btn-outline-dark"),
                                        "data-action": action, text: text}, extra || {}));
   }
   function options(select, pairs, chosen) {
@@ -103,8 +103,7 @@
                             "data-stage": stages.indexOf(stage)}, [
         el("div", {className: "card-header"}, [
           el("span", {className: "badge badge-primary mr-1", text: String(n + 1)}),
-          el("strong", {text: stage.name || words.untitled}),
-          stage.key ? el("small", {className: "text-muted ml-1", text: stage.key}) : null
+          el("strong", {text: stage.name || words.untitled})
         ]),
         el("div", {className: "card-body"}, [
           el("div", {className: "je-label", text: words.enters_when}),

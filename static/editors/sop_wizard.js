@@ -56,7 +56,7 @@
     panes[0].parentNode.insertBefore(nav, panes[0]);
     panes[0].parentNode.insertBefore(alertBox, panes[0]);
     buttons = el("div", {className: "wizard-buttons"}, [
-      el("button", {type: "button", className: "btn btn-outline-secondary", "data-go": "back", text: "← " + data.words.back}),
+      el("button", {type: "button", className: "btn btn-secondary", "data-go": "back", text: "← " + data.words.back}),
       el("button", {type: "button", className: "btn btn-primary", "data-go": "next", text: data.words.next + " →"})
     ]);
     var last = panes[panes.length - 1];
