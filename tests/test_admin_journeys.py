@@ -220,3 +220,14 @@ def test_journey_pages_render(admin_client):
     assert stage["sentence"] == "has tag a"
     assert admin_client.get("/admin/journeys/").status_code == 200
     assert admin_client.get(f"/admin/journeys/details/?id={journey.id}").status_code == 200
+
+
+def test_a_card_reads_its_edited_rules_from_the_server(admin_client):
+    token = csrf_token_from(admin_client.get(NEW).get_data(as_text=True))
+    rules = [[{"kind": "tags_any", "tags": ["拔牙"]}],
+             [{"kind": "tags_any", "tags": ["种牙", "补牙"]}, {"kind": "stage", "value": "付费"}]]
+    resp = admin_client.post("/admin/journeys/sentence/", json={"rules": rules},
+                             headers={"X-CSRFToken": token})
+    assert resp.get_json() == {"sentence": "has tag 拔牙 or (has tag 种牙/补牙 and stage 付费)"}
+    refused = admin_client.post("/admin/journeys/sentence/", json={"rules": rules})
+    assert refused.status_code == 400  # no CSRF token

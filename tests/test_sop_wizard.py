@@ -92,3 +92,48 @@ def test_edit_page_pages_the_form_in_four_steps(admin_client):
     assert html.count('class="wizard-pane"') == 4
     assert 'id="sop-wizard-data"' in html and "sop_wizard.js" in html
     assert "<script>" not in html.split('id="sop-wizard-data"')[0].rsplit("<form", 1)[-1]
+
+
+def chinese_client(app):
+    from tests.conftest import login
+    from tests.test_admin_support import fresh_client
+
+    client = fresh_client(app)
+    login(client, "admin")
+    client.get("/lang/zh")
+    return client
+
+
+def script_data(html: str, element_id: str) -> dict:
+    import json
+
+    start = html.index(f'id="{element_id}">') + len(f'id="{element_id}">')
+    return json.loads(html[start:html.index("</script>", start)])
+
+
+def has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_the_editors_speak_chinese_in_chinese_mode(app, admin_user):
+    """Every word the editors' scripts show comes translated (no English left)."""
+    from tests.test_admin_journeys import journey_data, seed_tags, tags_rule
+
+    client = chinese_client(app)
+    sop = make_sop("welcome")
+    wizard = script_data(client.get(edit_url(sop)).get_data(as_text=True), "sop-wizard-data")
+    assert all(has_chinese(w) for w in wizard["words"].values()), wizard["words"]
+    seed_tags("拔牙", "种牙", "补牙")
+    post_form(client, "/admin/journeys/new/", journey_data(stages=[(
+        [tags_rule("拔牙"), tags_rule("种牙", "补牙") + [{"kind": "stage", "value": "付费"}]],
+        []), ([[{"kind": "churn_status", "value": "lost"}]], [])]))
+    from models import Journey
+
+    journey = db.session.scalar(select(Journey))
+    state = script_data(client.get(f"/admin/journeys/edit/?id={journey.id}")
+                        .get_data(as_text=True), "journey-editor-data")
+    assert all(has_chinese(w) for w in state["words"].values()), state["words"]
+    assert all(has_chinese(label) for _, label in
+               state["choices"]["condition_kinds"] + state["choices"]["churn"])
+    assert [s["sentence"] for s in state["stages"]] == [
+        "有标签 拔牙 或 (有标签 种牙/补牙 且 阶段 付费)", "流失状态 已流失"]
