@@ -170,6 +170,8 @@ def test_sop_editor_catches_a_bad_step_at_step_two_then_saves_after_the_review(a
     first = add_step(page, "0", "10:00", "Welcome!")
     second = add_step(page, "-1", "11:00", "Too early")
     assert (first, second) == ("steps-0", "steps-1")
+    rows = page.locator("#steps .inline-field-list > .inline-field")
+    assert rows.first.get_attribute("id") == "steps-1", "day -1 runs first: its row moves up"
     counter = page.locator(f".char-count[data-for='{first}-text']")
     assert counter.inner_text().startswith("8 characters, 8 of 4000 bytes")
     page.fill(f"#{first}-text", "欢迎!")
@@ -186,6 +188,8 @@ def test_sop_editor_catches_a_bad_step_at_step_two_then_saves_after_the_review(a
     assert db.session.scalar(select(Sop).where(Sop.key == "browser-welcome")) is None
 
     day.fill("1")
+    day.press("Tab")
+    assert rows.first.get_attribute("id") == "steps-0"
     next_step(page, 3)
     next_step(page, 4)
     review = page.locator("#sop-review")

@@ -10,6 +10,7 @@
   "use strict";
 
   var TEXT = /^steps-\d+-text$/, ATTACHMENTS = /^steps-\d+-attachments$/;
+  var WHEN = /^steps-\d+-(day|at_time)$/;
   var data, form, panes, nav, buttons, alertBox, current = 1, saveRow;
 
   function el(tag, attrs, children) {
@@ -177,6 +178,30 @@
     root.querySelectorAll("select").forEach(function (s) { if (ATTACHMENTS.test(s.id)) picker(s); });
   }
 
+  // --- steps in the order they run (the server numbers them by day and time too) --------
+  function when(row) {
+    var day = row.querySelector("input[id$='-day']"), at = row.querySelector("input[id$='-at_time']");
+    var number = parseInt(day ? day.value : "", 10);
+    var time = (at ? at.value : "").trim().replace(/^(\d):/, "0$1:");
+    return [isNaN(number) ? Infinity : number, time];
+  }
+  function sortSteps() {
+    var list = document.querySelector("#steps > .inline-field-list");
+    if (!list) return;
+    var rows = Array.prototype.filter.call(list.children, function (r) { return r.classList.contains("inline-field"); });
+    var sorted = rows.map(function (row, i) { return {row: row, key: when(row), i: i}; }).sort(function (a, b) {
+      return a.key[0] - b.key[0] || (a.key[1] < b.key[1] ? -1 : a.key[1] > b.key[1] ? 1 : 0) || a.i - b.i;
+    }).map(function (item) { return item.row; });
+    if (sorted.some(function (row, i) { return row !== rows[i]; }))
+      sorted.forEach(function (row) { list.appendChild(row); });
+    sorted.forEach(function (row, i) {  // "Step #2" follows the row's place
+      var small = row.querySelector("legend small");
+      var text = small && small.firstChild;
+      if (text && text.nodeType === 3 && /#\d+/.test(text.nodeValue))
+        text.nodeValue = text.nodeValue.replace(/#\d+/, "#" + (i + 1));
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var source = document.getElementById("sop-wizard-data");
     if (!source) return;
@@ -188,6 +213,7 @@
     buildNav();
     form.addEventListener("click", go);
     form.addEventListener("input", function (event) { if (TEXT.test(event.target.id || "")) count(event.target); });
+    form.addEventListener("change", function (event) { if (WHEN.test(event.target.id || "")) sortSteps(); });
     enhance(form);
     new MutationObserver(function (changes) {  // "Add step" inserts a new row
       changes.forEach(function (change) {
