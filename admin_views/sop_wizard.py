@@ -56,9 +56,9 @@ class ReviewPane(rules.BaseRule):
         data = json.dumps(wizard_data(stored), ensure_ascii=False).replace("<", "\\u003c")
         return Markup(
             '<fieldset class="wizard-pane" data-step="{}" data-title="{}">'
-            '<h3>{}</h3><div id="sop-review" class="sop-review"></div></fieldset>'
+            '<div id="sop-review" class="sop-review mt-3"></div></fieldset>'
             '<script type="application/json" id="sop-wizard-data">{}</script>'
-        ).format(self.number, self.title, self.title, Markup(data))
+        ).format(self.number, self.title, Markup(data))
 
 
 def wizard_data(stored: Sop | None) -> dict:

@@ -65,7 +65,8 @@ class StepInline(InlineFormAdmin):
         "text": {"label": _l("Text")},
         "attachments": {"label": _l("Attachments (at most 9)"),
                         "query_factory": lambda: db.session.query(Material)
-                        .order_by(Material.key)},
+                        .order_by(Material.key),
+                        "get_label": "title"},  # as on the picker's tiles
         "task_title": {"label": _l("Task title")},
         "task_assignee": {"label": _l("Task assignee"),
                           "description": _l("owner, role:ROLE or employee:USERID")},

@@ -33,7 +33,10 @@ def test_editor_screenshots(app, page):
     page.goto(screen_url(app, Sop, "edit_view", id=sop.id))
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SCREENSHOTS / f"sop-edit{suffix}.png"), full_page=True)
-    if not suffix:  # the new editor's other steps
+    if not suffix:  # the new editor's other steps, on the SOP with messages and attachments
+        sunscreen = db.session.scalar(select(Sop).where(Sop.key == "sunscreen-revisit"))
+        page.goto(screen_url(app, Sop, "edit_view", id=sunscreen.id))
+        page.wait_for_load_state("networkidle")
         next_step(page, 2)
         page.screenshot(path=str(SCREENSHOTS / "sop-edit-steps.png"), full_page=True)
         next_step(page, 3)
