@@ -32,7 +32,7 @@ test-postgres: venv browser
 
 # docs/screenshots/*.png from the demo data, through the real browser.
 screenshots: venv browser
-	SOP_SCREENSHOTS=1 SOP_REQUIRE_BROWSER=1 .venv/bin/python -m pytest tests/test_browser.py tests/test_data_browser.py -k "screenshots or data_page"
+	SOP_SCREENSHOTS=1 SOP_REQUIRE_BROWSER=1 .venv/bin/python -m pytest tests/test_browser.py tests/test_data_browser.py tests/test_editors_browser.py -k "screenshots or data_page"
 
 demo: venv
 	bash deploy/demo.sh

@@ -19,6 +19,9 @@ from admin_views.forms import (
     CsrfRule, Inline, NameChoiceField, NameListField, ReadOnlyField, Renumbering, compact,
     live_entries,
 )
+from admin_views.journey_editor import (
+    CONDITION_KINDS, REMINDER_KINDS, StageCards, sentence_response,
+)
 from admin_views.lifecycle import JourneySyncMixin, progress_bar
 from jobs.core.config_rules import validate_journey
 from models import (
@@ -26,9 +29,7 @@ from models import (
     Material, db,
 )
 
-CONDITION_LABELS = {"tags_any": _l("Has any of the tags"), "stage": _l("Lifecycle stage is"),
-                    "churn_status": _l("Churn status is")}
-REMINDER_LABELS = {"stage": _l("Stage reminder"), "followup": _l("Employee follow-up")}
+CONDITION_LABELS, REMINDER_LABELS = CONDITION_KINDS, REMINDER_KINDS
 
 
 def condition_values() -> list[tuple[str, str]]:
@@ -97,6 +98,22 @@ class StageInline(NestedInline):
     children = (RuleInline(JourneyRule), ReminderInline(JourneyReminder))
 
 
+def in_form_order(field, rows: list) -> list:
+    """Rows in the order of the inline list's entries: stored rows by their id, new rows
+    (no id yet) in the order they were added; rows the form did not list stay last."""
+    if field is None:  # a switch flipped on the list: no stages in that form
+        return list(rows)
+    by_id = {row.id: row for row in rows if row.id is not None}
+    added = iter([row for row in rows if row.id is None])
+    ordered = []
+    for entry in live_entries(field):
+        pk = entry.form.id.data
+        row = by_id.pop(int(pk), None) if str(pk or "").isdigit() else next(added, None)
+        if row is not None:
+            ordered.append(row)
+    return ordered + [row for row in rows if row not in ordered]
+
+
 # --- the config shape ---------------------------------------------------------------
 def condition_to_config(f) -> dict:
     kind = f.kind.data
@@ -159,7 +176,7 @@ class JourneyView(JourneySyncMixin, SecuredModelView):
     roles = CONFIG_ROLES
     write_roles = CONFIG_ROLES
     edit_template = "admin/journey_edit.html"  # the sync panel above the form
-    create_template = "admin/config_create.html"
+    create_template = "admin/journey_create.html"  # the stages as cards
     details_template = "admin/journey_details.html"
     list_template = "admin/progress_list.html"
 
@@ -190,7 +207,7 @@ class JourneyView(JourneySyncMixin, SecuredModelView):
         rules.FieldSet(("key", "name", "description"), _l("Journey")),
         rules.FieldSet(("enabled", "automation", "stage_reminders", "followup_reminders"),
                        _l("Switches")),
-        rules.FieldSet(("stages",), _l("Stages (a customer is in the last matching one)")),
+        rules.FieldSet((StageCards(),), _l("Stages (a customer is in the last matching one)")),
     )
 
     def get_edit_form(self):
@@ -212,6 +229,13 @@ class JourneyView(JourneySyncMixin, SecuredModelView):
         if obj is not None and obj.sync_started_at and request.method == "GET":
             flash(sync_lock_message(obj), "warning")
         return form
+
+    @expose("/sentence/", methods=("POST",))
+    def sentence_view(self):
+        """A stage's rules as a sentence, for its card after an edit."""
+        if not self.can_edit:
+            return {"error": "forbidden"}, 403
+        return sentence_response()
 
     @expose("/ajax/update/", methods=("POST",))
     def ajax_update(self):
@@ -254,7 +278,9 @@ class JourneyView(JourneySyncMixin, SecuredModelView):
 
     def on_model_change(self, form, model: Journey, is_created: bool) -> None:
         renumbering = Renumbering(db.session)
-        model.stages = renumbering.number(model.stages)
+        # stages in the order the form lists them (the cards can be moved left and right)
+        model.stages = renumbering.number(
+            in_form_order(getattr(form, "stages", None), model.stages))
         for stage in model.stages:
             stage.rules = renumbering.number(stage.rules)
             for rule in stage.rules:

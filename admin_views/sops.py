@@ -6,7 +6,8 @@ the field its path names (`steps[1].day` -> the day of the second step).
 """
 from __future__ import annotations
 
-from flask import url_for
+from flask import abort, request, url_for
+from flask_admin import expose
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import rules
 from flask_admin.model.form import InlineFormAdmin
@@ -27,6 +28,9 @@ from admin_views.forms import (
     Renumbering, YamlListField, compact, live_entries,
 )
 from admin_views.lifecycle import SopLifecycleMixin, sop_status
+from admin_views.sop_wizard import (
+    ReviewPane, WizardPane, check_response, material_thumbnail,
+)
 from admin_views.system import pretty_json
 from jobs.core.config_rules import canonical_target, parse_at, validate_sop
 from models import Department, Employee, Material, Segment, Sop, SopStep, db
@@ -59,7 +63,8 @@ class StepInline(InlineFormAdmin):
         "text": {"label": _l("Text")},
         "attachments": {"label": _l("Attachments (at most 9)"),
                         "query_factory": lambda: db.session.query(Material)
-                        .order_by(Material.key)},
+                        .order_by(Material.key),
+                        "get_label": "title"},  # as on the picker's tiles
         "task_title": {"label": _l("Task title")},
         "task_assignee": {"label": _l("Task assignee"),
                           "description": _l("owner, role:ROLE or employee:USERID")},
@@ -274,21 +279,29 @@ class SopView(SopLifecycleMixin, SecuredModelView):
         "normal_end_flow_to": {"get_label": sop_label},
     }
     inline_models = (StepInline(SopStep),)
-    form_rules = (
+    form_rules = (  # four steps, paged by static/editors/sop_wizard.js
         CsrfRule(),
-        rules.FieldSet(("key", "name", "kind", "status", "description", "priority"),
-                       _l("Basics")),
-        rules.FieldSet(("members", "departments", "target_sources", "target_tags_any",
-                        "target_tags_all", "target_tags_none", "target_segment",
-                        "target_stages", "target_churn_status"), _l("Target")),
-        rules.FieldSet(("trigger_event", "entry_window_hours", "batch_size",
-                        "batch_interval_minutes", "conversion_days", "holdout_percent"),
-                       _l("Entry, batches and effect analysis")),
-        rules.FieldSet(("steps",), _l("Steps")),
-        rules.FieldSet(("early_end_tags_any", "early_end_stages", "early_end_churn_status",
-                        "early_end_add_tags", "early_end_flow_to"), _l("Early end")),
-        rules.FieldSet(("normal_end_add_tags", "normal_end_flow_to"), _l("Normal end")),
+        WizardPane(1, _l("Basics and target"), (
+            rules.FieldSet(("key", "name", "kind", "status", "description", "priority"),
+                           _l("Basics")),
+            rules.FieldSet(("members", "departments", "target_sources", "target_tags_any",
+                            "target_tags_all", "target_tags_none", "target_segment",
+                            "target_stages", "target_churn_status"), _l("Target")),
+            rules.FieldSet(("trigger_event", "entry_window_hours", "batch_size",
+                            "batch_interval_minutes", "conversion_days", "holdout_percent"),
+                           _l("Entry, batches and effect analysis")),
+        )),
+        WizardPane(2, _l("Steps"), (
+            rules.FieldSet(("steps",), _l("Steps (they run in order of day and time)")),
+        )),
+        WizardPane(3, _l("End rules"), (
+            rules.FieldSet(("early_end_tags_any", "early_end_stages", "early_end_churn_status",
+                            "early_end_add_tags", "early_end_flow_to"), _l("Early end")),
+            rules.FieldSet(("normal_end_add_tags", "normal_end_flow_to"), _l("Normal end")),
+        )),
+        ReviewPane(4, _l("Review and save")),
     )
+    step_action_labels = ACTION_LABELS  # the review names each step's action
 
     def get_query(self):
         return super().get_query().options(selectinload(Sop.steps))
@@ -305,6 +318,19 @@ class SopView(SopLifecycleMixin, SecuredModelView):
         form.early_end_flow_to.query = others  # an SOP never flows into itself
         form.normal_end_flow_to.query = others
         return form
+
+    # --- the editor's steps ask the server before moving on --------------------
+    @expose("/check/", methods=("POST",))
+    def check_view(self):
+        """The posted form validated as a save would, nothing saved (sop_wizard.py)."""
+        stored = self.get_one(request.args["id"]) if request.args.get("id") else None
+        if not (self.can_edit if stored is not None else self.can_create):
+            abort(403)
+        return check_response(self, stored, review=request.args.get("review") == "1")
+
+    @expose("/material-thumb/")
+    def material_thumb_view(self):
+        return material_thumbnail(request.args.get("id", ""))
 
     # --- checks ---------------------------------------------------------------
     config_validator = staticmethod(validate_sop)

@@ -1,4 +1,6 @@
 """The journey form: nested stages / rules / conditions, limits from the shared rules."""
+import json
+
 import pytest
 from datetime import datetime, timezone
 
@@ -60,6 +62,17 @@ def journey_data(key="dental", stages=(), enabled=False, **extra) -> dict:
     return data
 
 
+def editor_state(html: str) -> dict:
+    """The stage cards' data (values and messages) the page hands its script."""
+    start = html.index('id="journey-editor-data">') + len('id="journey-editor-data">')
+    return json.loads(html[start:html.index("</script>", start)])
+
+
+def stage_errors(html: str, field_id: str) -> list[str]:
+    """The messages on a field of the stages (shown by the cards at that field)."""
+    return editor_state(html)["errors"].get(field_id, [])
+
+
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
@@ -108,7 +121,7 @@ def test_editing_adds_and_deletes_nested_rows(admin_client):
 def test_eleven_stages_are_refused_on_the_stages_list(admin_client):
     resp = post_form(admin_client, NEW, journey_data(stages=[([], [])] * 11))
     html = resp.get_data(as_text=True)
-    assert "at most 10 stages" in field_errors(html, "stages")
+    assert "at most 10 stages" in stage_errors(html, "stages")
     assert count(Journey) == 0 and count(JourneyStage) == 0
 
 
@@ -117,8 +130,8 @@ def test_six_rules_in_a_stage_are_refused_on_that_stages_rules(admin_client):
     resp = post_form(admin_client, NEW, journey_data(
         stages=[([tags_rule("a")], []), ([tags_rule("a")] * 6, [])]))
     html = resp.get_data(as_text=True)
-    assert field_errors(html, "stages-1-rules") == ["at most 5 rules"]
-    assert field_errors(html, "stages-0-rules") == []
+    assert stage_errors(html, "stages-1-rules") == ["at most 5 rules"]
+    assert stage_errors(html, "stages-0-rules") == []
     assert count(Journey) == 0 and count(JourneyRule) == 0
 
 
@@ -127,7 +140,7 @@ def test_six_conditions_in_a_rule_are_refused_on_that_rules_conditions(admin_cli
     resp = post_form(admin_client, NEW, journey_data(
         stages=[([tags_rule("a"), tags_rule("a") * 6], [])]))
     html = resp.get_data(as_text=True)
-    assert field_errors(html, "stages-0-rules-1-conditions") == ["at most 5 conditions"]
+    assert stage_errors(html, "stages-0-rules-1-conditions") == ["at most 5 conditions"]
     assert count(Journey) == 0 and count(JourneyCondition) == 0
 
 
@@ -135,7 +148,7 @@ def test_two_stage_conditions_in_one_rule_are_refused(admin_client):
     resp = post_form(admin_client, NEW, journey_data(stages=[(
         [[{"kind": "stage", "value": "付费"}, {"kind": "stage", "value": "忠实"}]], [])]))
     html = resp.get_data(as_text=True)
-    assert field_errors(html, "stages-0-rules-0-conditions") == [
+    assert stage_errors(html, "stages-0-rules-0-conditions") == [
         "stage may appear at most once per rule"]
     assert count(Journey) == 0
 
@@ -143,14 +156,14 @@ def test_two_stage_conditions_in_one_rule_are_refused(admin_client):
 def test_condition_value_must_fit_its_kind(admin_client):
     resp = post_form(admin_client, NEW, journey_data(stages=[(
         [[{"kind": "churn_status", "value": "付费"}]], [])]))
-    assert field_errors(resp.get_data(as_text=True), "stages-0-rules-0-conditions-0-value") \
+    assert stage_errors(resp.get_data(as_text=True), "stages-0-rules-0-conditions-0-value") \
         == ["must be one of: normal, lost, dormant"]
 
 
 def test_reminder_hour_is_checked_on_the_reminder(admin_client):
     resp = post_form(admin_client, NEW, journey_data(stages=[(
         [], [{"day": "1", "hour": "24", "kind": "stage", "text": "x"}])]))
-    assert field_errors(resp.get_data(as_text=True), "stages-0-reminders-0-hour") == [
+    assert stage_errors(resp.get_data(as_text=True), "stages-0-reminders-0-hour") == [
         "must be ≤ 23"]
     assert count(JourneyReminder) == 0
 
@@ -200,7 +213,21 @@ def test_journey_pages_render(admin_client):
         {"day": "1", "hour": "9", "kind": "stage", "text": "hi"}])]))
     journey = db.session.scalar(select(Journey))
     html = admin_client.get(f"/admin/journeys/edit/?id={journey.id}").get_data(as_text=True)
-    assert 'name="stages-0-rules-0-conditions-0-kind"' in html
-    assert 'name="stages-0-reminders-0-text"' in html
+    stage, = editor_state(html)["stages"]
+    assert [[(c["kind"], c["tags"]) for c in r["conditions"]] for r in stage["rules"]] == [
+        [("tags_any", ["a"])]]
+    assert [(r["day"], r["hour"], r["text"]) for r in stage["reminders"]] == [(1, 9, "hi")]
+    assert stage["sentence"] == "has tag a"
     assert admin_client.get("/admin/journeys/").status_code == 200
     assert admin_client.get(f"/admin/journeys/details/?id={journey.id}").status_code == 200
+
+
+def test_a_card_reads_its_edited_rules_from_the_server(admin_client):
+    token = csrf_token_from(admin_client.get(NEW).get_data(as_text=True))
+    rules = [[{"kind": "tags_any", "tags": ["拔牙"]}],
+             [{"kind": "tags_any", "tags": ["种牙", "补牙"]}, {"kind": "stage", "value": "付费"}]]
+    resp = admin_client.post("/admin/journeys/sentence/", json={"rules": rules},
+                             headers={"X-CSRFToken": token})
+    assert resp.get_json() == {"sentence": "has tag 拔牙 or (has tag 种牙/补牙 and stage 付费)"}
+    refused = admin_client.post("/admin/journeys/sentence/", json={"rules": rules})
+    assert refused.status_code == 400  # no CSRF token

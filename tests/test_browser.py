@@ -8,7 +8,7 @@ The fixtures (`page`, `browser`, `live_server`) are in conftest.py, the page
 helpers in tests/support/browser.py. Without chromium these tests skip, except
 under `make test` / CI (SOP_REQUIRE_BROWSER=1), where a missing browser fails.
 With SOP_SCREENSHOTS=1, `test_screenshots` loads the demo data and saves
-docs/screenshots/sop-edit.png, customer-list.png and settings.png.
+docs/screenshots/customer-list.png and settings.png.
 """
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from models import Customer, Settings, Sop, db
+from models import Customer, Settings, db
 from tests.conftest import make_user
 # Re-exported: other browser tests import these from here.
 from tests.support.browser import (  # noqa: F401
@@ -29,52 +28,6 @@ from tests.support.browser import (  # noqa: F401
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-
-
-def add_step(page, day: str, at: str, text: str) -> str:
-    """Click "Add Step" and fill the new inline row; returns its id prefix."""
-    page.click("#steps-button")
-    prefix = page.locator("#steps .inline-field-list > .inline-field").last.get_attribute("id")
-    page.fill(f"#{prefix}-day", day)
-    page.fill(f"#{prefix}-at_time", at)
-    choose(page, f"#{prefix}-action", "message")
-    page.fill(f"#{prefix}-text", text)
-    return prefix
-
-
-def test_admin_creates_an_sop_fixing_a_step_the_server_rejected(app, page):
-    make_user("admin", "admin")
-    sign_in(page, "admin")
-    page.goto("/lang/en")  # messages below are matched in English
-
-    page.goto(screen_url(app, Sop, "create_view"))
-    page.fill("#key", "browser-welcome")
-    page.fill("#name", "Browser welcome")
-    choose(page, "#kind", "nurture")
-    first = add_step(page, "0", "10:00", "Welcome!")
-    second = add_step(page, "-1", "11:00", "Too early")
-    assert (first, second) == ("steps-0", "steps-1")
-    save(page)
-
-    # Refused: the form comes back with the message on the bad field, nothing saved.
-    day = page.locator(f"#{second}-day")
-    assert "is-invalid" in (day.get_attribute("class") or "")
-    feedback = page.locator(f"#{second} .invalid-feedback").first
-    assert "≥ 0" in feedback.inner_text(), "no 'must be ≥ 0' next to the step's day"
-    db.session.rollback()
-    assert db.session.scalar(select(Sop).where(Sop.key == "browser-welcome")) is None
-
-    day.fill("1")
-    save(page)
-
-    assert page.url.split("?")[0].endswith(screen_url(app, Sop)), page.url
-    listed = page.locator("table.model-list").get_by_text("browser-welcome", exact=True)
-    assert listed.count() == 1
-    db.session.rollback()
-    sop = db.session.scalar(select(Sop).where(Sop.key == "browser-welcome"))
-    assert sop is not None and sop.name == "Browser welcome"
-    assert [(s.day, s.text) for s in sorted(sop.steps, key=lambda s: s.position)] == \
-        [(0, "Welcome!"), (1, "Too early")]
 
 
 @pytest.mark.skipif(os.environ.get("SOP_SCREENSHOTS") != "1",
@@ -88,14 +41,7 @@ def test_screenshots(app, page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page.set_viewport_size({"width": 1440, "height": 1000})
-    sop = db.session.scalar(select(Sop).order_by(Sop.id))
-    assert sop is not None, "the demo data has no SOP"
-    page.goto(screen_url(app, Sop, "edit_view", id=sop.id))
-    page.wait_for_load_state("networkidle")
-    # The top of a long form: basics and target.
-    page.screenshot(path=str(SCREENSHOTS / "sop-edit.png"), full_page=True,
-                    clip={"x": 0, "y": 0, "width": 1440, "height": 1800})
-
+    # sop-edit.png and journey-edit.png: test_editors_browser.py
     page.goto(screen_url(app, Customer))
     page.wait_for_load_state("networkidle")
     assert page.locator("table.model-list tbody tr").count() > 0
