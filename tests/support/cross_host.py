@@ -80,6 +80,10 @@ class DatabaseHost:
     def _redis_answers(self) -> bool:
         from redis import Redis
 
+        if self.redis_proc.poll() is not None:  # say why at once rather than wait 90 s
+            log = (self.work / "redis.log").read_text(errors="replace").splitlines()[-20:]
+            raise AssertionError(f"redis-server exited ({self.redis_proc.returncode}):\n"
+                                 + "\n".join(log))
         try:
             return bool(Redis.from_url(self.redis_url, socket_timeout=1).ping())
         except Exception:

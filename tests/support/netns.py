@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUBNET = "10.231.{n}"
+SUBNETS = range(231, 251)  # 10.N.0.0/24, the first one free
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -82,14 +82,38 @@ class Host:
         run("ip", "link", "set", self.link, "up")
 
 
+def sweep_stale() -> None:
+    """Remove what a killed earlier run left (namespaces with no process, their bridge):
+    a stale bridge on the same subnet would take the traffic meant for this run."""
+    live = set()
+    for ns in run("ip", "netns", "list", check=False).stdout.split("\n"):
+        name = ns.split(" ")[0]
+        if not name.startswith("sop-"):
+            continue
+        if run("ip", "netns", "pids", name, check=False).stdout.strip():
+            live.add(name.rsplit("-", 1)[-1])
+        else:
+            run("ip", "netns", "del", name, check=False)
+    for line in run("ip", "-br", "link", "show", "type", "bridge", check=False).stdout.splitlines():
+        bridge = line.split(" ")[0]
+        if bridge.startswith("sb") and bridge[2:] not in live:
+            run("ip", "link", "del", bridge, check=False)
+
+
+def free_subnet() -> int:
+    routes = run("ip", "route", check=False).stdout
+    return next(n for n in SUBNETS if f"10.{n}.0.0/24" not in routes)
+
+
 class Network:
     """A bridge with hosts on it; `close()` removes everything it made."""
 
-    def __init__(self, tag: str, subnet: int = 231):
-        self.tag, self.subnet = tag, subnet
+    def __init__(self, tag: str):
+        sweep_stale()
+        self.tag, self.subnet = tag, free_subnet()
         self.bridge = f"sb{tag}"
         self.hosts: dict[str, Host] = {}
-        self.gateway = f"10.{subnet}.0.1"
+        self.gateway = f"10.{self.subnet}.0.1"
         run("ip", "link", "add", self.bridge, "type", "bridge")
         run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         run("ip", "link", "set", self.bridge, "up")
