@@ -83,7 +83,22 @@ PRELOAD = ("jobs.engine_jobs", "jobs.evaluator", "jobs.send_jobs", "jobs.sender"
            "jobs.wecom_sync", "jobs.wecom_tags", "jobs.wecom_api")
 
 
-class SendWorker(SimpleWorker):
+class QuickTeardown:
+    """RQ's worker listens for commands (`rq` stop / kill) on a pub/sub thread that
+    waits up to 60 s on its socket; closing that connection at teardown could then
+    wait out the 60 s (burst workers seen taking a minute to quit). Polling every
+    second lets the thread notice it was stopped and the worker leave at once."""
+
+    def subscribe(self):
+        self.log.info("Worker %s: subscribing to channel %s", self.name,
+                      self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler)
+
+
+class SendWorker(QuickTeardown, SimpleWorker):
     """`rq worker -w jobs.queues.SendWorker send`: runs the send queue's jobs in the
     worker process itself, no fork per job, so the connection pool and SQLAlchemy's
     statement cache stay warm from job to job (bench/send.py: the fork was most of a
@@ -100,7 +115,7 @@ class SendWorker(SimpleWorker):
         _preload()
 
 
-class AppWorker(Worker):
+class AppWorker(QuickTeardown, Worker):
     """`rq worker -w jobs.queues.AppWorker`: builds the app once, before forking.
 
     Each job runs in a forked work horse. A connection the parent's pool may hold

@@ -51,6 +51,8 @@ def test_no_page_of_the_menu_shows_a_raw_code_in_chinese(page, some_of_everythin
     assert len(links) > 20
     found = {}
     for url in links:
+        if url.startswith("/admin/api_docs/"):  # the API's reference shows its wire codes
+            continue
         page.goto(url)
         raw = sorted(set(RAW_WORDS.findall(page.inner_text("body"))))
         if raw:

@@ -65,7 +65,10 @@ def test_no_page_of_the_panel_violates_the_csp(app, page, org):
     page.goto("/admin/customers/")
     page.click("a.dropdown-toggle:has-text('筛选'), a.dropdown-toggle:has-text('Add Filter')")
     page.locator("a.filter").first.click()
-    page.goto("/admin/sops/new/")
+    welcome = db.session.scalar(db.select(Sop.id).where(Sop.key == "welcome"))
+    page.goto(f"/admin/sops/edit/?id={welcome}")
+    page.click(".sop-wizard-nav li[data-step='2']")  # the editor's step 2 (its own script)
+    page.locator(".sop-wizard-nav li.active[data-step='2']").wait_for()
     page.click("#steps-button")  # "Add step": an inline row appears
     assert page.locator("#steps .inline-field").count() >= 1
     page.wait_for_timeout(300)  # let late console messages arrive

@@ -139,7 +139,7 @@ def test_a_worker_killed_mid_batch_then_restarted_sends_nothing_twice(app, wecom
     # loaded machine the killed job's process may take a moment to let go of the lock:
     # a later tick then does it.)
     wait_for(lambda: enqueue_due(app, db.session, TEN) >= 1, timeout=10)
-    assert start_worker(app).wait(timeout=60) == 0
+    assert start_worker(app).wait(timeout=120) == 0
     drain(app)
     assert_exactly_once(wecom)
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from rq import SimpleWorker
 from rq.cron import CronJob, CronScheduler
 
 from jobs import schedule
 from jobs.maintenance import HEARTBEAT_KEY, heartbeat, last_heartbeat
 from jobs.queues import (
     FORKING_QUEUES, MAINTENANCE_QUEUE, MAX_JOB_TIMEOUT, QUEUES, SEND_QUEUE, SEND_WORKER, AppWorker,
-    redis_connection,
+    SendWorker, redis_connection,
 )
 from jobs.queues import queue as job_queue
 from jobs.schedule import PERIODIC_JOBS, PeriodicJob
@@ -93,7 +92,7 @@ def test_heartbeat_runs_in_a_burst_worker_and_sets_the_key(app):
     conn, queue, job = _enqueue_heartbeat(app)
     assert last_heartbeat(app) is None
     started = datetime.now(timezone.utc)
-    SimpleWorker([queue], connection=conn).work(burst=True)
+    SendWorker([queue], connection=conn).work(burst=True)  # no fork, as on the send queue
     _assert_heartbeat_recorded(app, conn, job, started)
 
 
