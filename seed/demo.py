@@ -6,9 +6,11 @@ missing customers are inserted, so a second run changes no counts.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import func, select
@@ -25,7 +27,7 @@ from jobs.sender import mark_task_done, send_due
 from models.audit import acting_as, audit_bulk
 from models.base import utcnow
 from seed.demo_crm import staff_work
-from seed.demo_customers import insert_demo_customers
+from seed.demo_customers import GIVEN, SURNAMES, insert_demo_customers
 
 CONFIG_PATH = Path(__file__).with_name("demo.yaml")
 DEMO_PASSWORD = "sop-demo-pass"
@@ -96,11 +98,25 @@ HISTORY = timedelta(days=20)  # the demo opens on a product that has been runnin
 REPLAY_STEP = timedelta(hours=3)
 
 
+DEMO_ZONE = ZoneInfo("Asia/Shanghai")  # settings.timezone in demo.yaml
+WORKDAY_START = time(9, 30)
+
+
+def replay_start(now: datetime) -> datetime:
+    """The first 09:30 (Shanghai) at least `HISTORY` before `now`, but within a day of it:
+    the replayed days begin in working hours, so fans, tasks and sends fall in them."""
+    target = (now - HISTORY).astimezone(DEMO_ZONE)
+    start = datetime.combine(target.date(), WORKDAY_START, DEMO_ZONE)
+    if start < target:
+        start += timedelta(days=1)
+    return start.astimezone(timezone.utc)
+
+
 def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
     """Load the whole demo in one transaction (all or nothing), as of `HISTORY` ago,
     then run the engine through those days up to `now`."""
     now = now or utcnow()
-    began = now - HISTORY
+    began = replay_start(now)
     try:
         with acting_as("seed"):
             load_config(session, began)
@@ -126,7 +142,8 @@ def seed_demo(session: Session, now: datetime | None = None) -> DemoSummary:
 
 
 FAN_OWNERS = ("LiNa", "WangQiang", "ZhaoMin", "HuangWei", "LinXiaoyan")
-FANS_PER_DAY = 6
+FANS_A_DAY = (3, 11)  # fewer on a quiet day, more when a post did well
+ORDER_AFTER_DAYS = 3  # a third of the fans order again this long after they came
 
 
 def replay(session: Session, began: datetime, now: datetime) -> None:
@@ -155,15 +172,37 @@ def replay(session: Session, began: datetime, now: datetime) -> None:
         moment += REPLAY_STEP
 
 
+def fan_count(day: int) -> int:
+    return random.Random(f"fans-{day}").randint(*FANS_A_DAY)
+
+
+def fans_total() -> int:
+    """How many fans the replay adds (the tests count on it)."""
+    return sum(fan_count(day) for day in range(HISTORY.days))
+
+
+def fan_name(day: int, i: int) -> str:
+    rng = random.Random(f"fan-{day}-{i}")
+    return rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
+
+
 def fans_on(day: int) -> list[dict]:
-    """That day's new fans; the first fan of a week earlier buys again (已复购)."""
+    """That day's new fans from the channel code (the sunscreen SOP takes them in); the
+    first fan of a week earlier buys again (已复购) and a third of the fans of a few days
+    earlier place an order (the SOP's data page shows conversion)."""
     fans = [{"type": "customer_added", "external_id": f"fan-{day:02d}-{i}",
-             "name": f"粉丝{day:02d}{i}", "source": "渠道活码", "tags": ["购买防晒正装"],
+             "name": fan_name(day, i), "source": "渠道活码", "tags": ["购买防晒正装"],
              "owner": FAN_OWNERS[(day + i) % len(FAN_OWNERS)], "id": f"demo-fan-{day}-{i}"}
-            for i in range(FANS_PER_DAY)]
+            for i in range(fan_count(day))]
     if day >= 7:
         fans.append({"type": "tag_added", "external_id": f"fan-{day - 7:02d}-0",
                      "tags": ["已复购"], "id": f"demo-repurchase-{day}"})
+    earlier = day - ORDER_AFTER_DAYS
+    if earlier >= 0:
+        fans += [{"type": "order_placed", "external_id": f"fan-{earlier:02d}-{i}",
+                  "order_id": f"DEMO-FAN-{earlier:02d}-{i}", "amount": str(129 + 30 * i),
+                  "id": f"demo-fan-order-{earlier}-{i}"}
+                 for i in range(1, fan_count(earlier), 3)]
     return fans
 
 

@@ -1,6 +1,7 @@
 """`flask seed demo` and the synthetic generator."""
 import time
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import or_, func, select
@@ -8,7 +9,7 @@ from sqlalchemy import or_, func, select
 from models import (
     AuditLog, Customer, CustomerTag, Department, Employee, Journey, Order, Sop, Tag, User, db,
 )
-from seed.demo import DEMO_PASSWORD, DEMO_USERS, FANS_PER_DAY, HISTORY
+from seed.demo import DEMO_PASSWORD, DEMO_USERS, HISTORY, fans_total
 from seed.synthetic import make_customers
 from tests.conftest import login, make_employee
 
@@ -35,7 +36,7 @@ def test_demo_twice_gives_the_same_counts(app, seeded):
     assert "sop-demo-pass" in first.output and "admin" in first.output
     before = snapshot()
     assert before["Department"] == 3 and before["Employee"] == 10 and before["User"] == 6
-    assert before["Customer"] == 2000 + HISTORY.days * FANS_PER_DAY  # + the replayed fans
+    assert before["Customer"] == 2000 + fans_total()  # + the replayed fans
     assert before["Order"] > 1000 and before["CustomerTag"] > 500
     assert set(db.session.scalars(select(Sop.key))) == {"sunscreen-revisit", "revisit",
                                                         "complaint"}
@@ -85,13 +86,22 @@ def test_demo_opens_on_weeks_of_history_with_work_in_the_inbox(seeded):
     from models import Delivery, Enrollment, SendBatch, Task
 
     sunscreen = db.session.scalar(select(Sop).where(Sop.key == "sunscreen-revisit"))
-    assert count(Enrollment, Enrollment.sop_id == sunscreen.id) == HISTORY.days * FANS_PER_DAY
+    assert count(Enrollment, Enrollment.sop_id == sunscreen.id) == fans_total()
     assert count(Enrollment, Enrollment.sop_id == sunscreen.id,
                  Enrollment.status == "ended_early") > 0
     assert count(Enrollment, Enrollment.flowed_from_id == sunscreen.id) > 0
     assert count(Delivery, Delivery.action == "message", Delivery.status == "sent") > 0
     assert count(SendBatch, SendBatch.status == "done") > 0
     assert count(Task, Task.kind == "send", Task.status == "open") > 0
+    # fans who ordered within the window count as converted on the SOP's data page
+    assert count(Enrollment, Enrollment.sop_id == sunscreen.id,
+                 Enrollment.converted.is_(True)) > 0
+    # the team's work falls in working hours (Shanghai), not at night
+    zone = ZoneInfo("Asia/Shanghai")
+    hours = {(due if due.tzinfo else due.replace(tzinfo=timezone.utc)).astimezone(zone).hour
+             for due in db.session.scalars(select(Task.due_at).where(
+                 Task.kind.in_(("send", "step", "reminder"))))}
+    assert hours and hours <= set(range(9, 19)), sorted(hours)
 
 
 def test_demo_customers_are_complete_and_recent(seeded):
