@@ -7,7 +7,7 @@ from a seeded `random.Random`, so two runs of the same size do the same work.
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -163,11 +163,28 @@ def tag_share_sql(tag_id: int, per_mille: int, salt: int) -> tuple[str, dict]:
 def make_world(session: Session, count: int, now: datetime) -> None:
     """`count` synthetic customers, then each bench tag on its share of them."""
     make_customers(session, count, now=now)
+    steady_followups(session, now)
     ids = dict(session.execute(select(Tag.name, Tag.id)).all())
     for salt, (name, share) in enumerate(TAG_SHARES.items(), 1):
         sql, params = tag_share_sql(ids[name], share, salt)
         session.execute(text(sql), params)
         session.commit()
+
+
+def steady_followups(session: Session, now: datetime) -> None:
+    """The follow-up cadence as if it had been running: each customer's next follow-up
+    planned somewhere in the 30 days after tomorrow (about 23 a minute fall due at
+    1 M), none overdue. Without it every synthetic customer is an import with no plan,
+    and each tick would spend seconds on catching up (jobs.followups.backfill,
+    open_due_tasks: 20,000 and 5,000 a tick) instead of on the change it measures."""
+    spread = 30 * 86_400
+    base = (now + timedelta(days=1)).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    planned = ("datetime(:base, '+' || ((id * 7919) % :spread) || ' seconds')"
+               if session.get_bind().dialect.name == "sqlite" else
+               "CAST(:base AS timestamp) + make_interval(secs => (id * 7919) % :spread)")
+    session.execute(text(f"UPDATE customers SET next_followup_at = {planned} "
+                         "WHERE churn_status <> 'lost'"), {"base": base, "spread": spread})
+    session.commit()
 
 
 # --- events ------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""ix_enrollments_due indexes only enrollments with a step to come (next_due_at set)
+
+Waiting enrollments (every step written, next_due_at NULL) are looked up by id; with
+them in this index a stale plan read all of them per sent batch. Index-only: code of
+the previous release runs unchanged beside it.
+
+Revision ID: e4b8d2f6a1c3
+Revises: 7a3f9c2e41b8
+Create Date: 2026-12-06 02:40:00.000000
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = 'e4b8d2f6a1c3'
+down_revision = '7a3f9c2e41b8'
+branch_labels = None
+depends_on = None
+
+WHERE = sa.text('next_due_at IS NOT NULL')
+
+
+def upgrade():
+    op.drop_index('ix_enrollments_due', table_name='enrollments')
+    op.create_index('ix_enrollments_due', 'enrollments', ['status', 'next_due_at'],
+                    unique=False, sqlite_where=WHERE, postgresql_where=WHERE)
+
+
+def downgrade():
+    op.drop_index('ix_enrollments_due', table_name='enrollments',
+                  sqlite_where=WHERE, postgresql_where=WHERE)
+    op.create_index('ix_enrollments_due', 'enrollments', ['status', 'next_due_at'],
+                    unique=False)
