@@ -172,18 +172,31 @@ def make_world(session: Session, count: int, now: datetime) -> None:
 
 
 def steady_followups(session: Session, now: datetime) -> None:
-    """The follow-up cadence as if it had been running: each customer's next follow-up
-    planned somewhere in the 30 days after tomorrow (about 23 a minute fall due at
-    1 M), none overdue. Without it every synthetic customer is an import with no plan,
-    and each tick would spend seconds on catching up (jobs.followups.backfill,
-    open_due_tasks: 20,000 and 5,000 a tick) instead of on the change it measures."""
-    spread = 30 * 86_400
+    """The follow-up cadence as if it had been running: each customer's last follow-up
+    one interval (their tier's) before a next one planned between tomorrow and that
+    interval (about 50 a minute fall due at 1 M), none overdue, and a recount
+    (jobs.followups.refresh, run on every changed customer) gives the same date.
+    Without it every synthetic customer is an import with no plan: each tick would
+    spend seconds catching up (backfill, open_due_tasks: 20,000 and 5,000 a tick),
+    and each changed customer would open an overdue task, instead of the change."""
+    from models import Settings
+
+    settings = Settings.get(session)
+    days = (f"CASE tier WHEN 'high' THEN {int(settings.followup_days_high)} "
+            f"WHEN 'potential' THEN {int(settings.followup_days_potential)} "
+            f"ELSE {int(settings.followup_days_normal)} END")
+    ahead = f"((CAST(id AS BIGINT) * 7919) % (({days} - 1) * 86400))"  # seconds after tomorrow
+    if session.get_bind().dialect.name == "sqlite":
+        def at(seconds):
+            return f"datetime(:base, ({seconds}) || ' seconds')"
+    else:
+        def at(seconds):
+            return f"CAST(:base AS timestamp) + make_interval(secs => {seconds})"
     base = (now + timedelta(days=1)).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    planned = ("datetime(:base, '+' || ((id * 7919) % :spread) || ' seconds')"
-               if session.get_bind().dialect.name == "sqlite" else
-               "CAST(:base AS timestamp) + make_interval(secs => (id * 7919) % :spread)")
-    session.execute(text(f"UPDATE customers SET next_followup_at = {planned} "
-                         "WHERE churn_status <> 'lost'"), {"base": base, "spread": spread})
+    session.execute(text(
+        f"UPDATE customers SET next_followup_at = {at(ahead)}, "
+        f"last_followup_at = {at(f'{ahead} - {days} * 86400')} "
+        "WHERE churn_status <> 'lost'"), {"base": base})
     session.commit()
 
 

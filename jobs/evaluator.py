@@ -33,7 +33,7 @@ from jobs.materialize import (
     complete_finished, run_internal_steps, write_reminders, write_sop_deliveries,
 )
 from jobs.conditions_sql import snapshots
-from jobs.core.conditions import CustomerSnapshot, matches
+from jobs.core.conditions import Condition, CustomerSnapshot, matches
 from jobs.placements import place, place_changed
 from jobs.planner import make_batches, plan_quota
 from jobs.tick_lock import tick_lock
@@ -179,7 +179,9 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
             ids_for = within_entry_window(ctx, sop, changes)
         else:
             ids_for = ids
-        ids_for = [c for c in ids_for if c in customers and may_enter(ctx, sop, customers[c])]
+        entry, early = ctx.entry_condition(sop), ctx.early_end_condition(sop)
+        ids_for = [c for c in ids_for if c in customers
+                   and may_enter(entry, early, customers[c])]
         if ids_for:
             summary["entered"] += enter(ctx, sop, scope_ids(ids_for))
     touched = {c: customers[c] for c in ids if changes[c].touches_journeys and c in customers}
@@ -190,9 +192,7 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
             summary["stage_moves"] += opened + closed
 
 
-def may_enter(ctx: Context, sop: Sop, customer: CustomerSnapshot) -> bool:
+def may_enter(entry: Condition, early: Condition | None, customer: CustomerSnapshot) -> bool:
     """The SOP's target holds and its early-end rule does not (the entry-conflict rule);
     `enter` checks both again in SQL, with the rest (enrolled before, the window)."""
-    early = ctx.early_end_condition(sop)
-    return matches(ctx.entry_condition(sop), customer) and (
-        early is None or not matches(early, customer))
+    return matches(entry, customer) and (early is None or not matches(early, customer))

@@ -88,10 +88,12 @@ def place_changed(ctx: Context, journey: Journey,
     if opening:
         first_due = {s.id: reminder_clock(journey, s).first(ctx.today, ctx.tz)
                      for s in journey.stages}
-        ctx.session.execute(insert(JourneyPlacement.__table__), [
-            {"journey_id": journey.id, "stage_id": wanted[c], "customer_id": c,
-             "entered_at": ctx.now, "day0": ctx.today, "next_due_at": first_due[wanted[c]],
-             "manual": False} for c in opening])
+        rows = [{"journey_id": journey.id, "stage_id": wanted[c], "customer_id": c,
+                 "entered_at": ctx.now, "day0": ctx.today, "next_due_at": first_due[wanted[c]],
+                 "manual": False} for c in opening]
+        for start in range(0, len(rows), 1000):  # a statement per thousand rows: the
+            ctx.session.execute(  # counters' statement trigger runs once for them
+                insert(JourneyPlacement.__table__).values(rows[start:start + 1000]))
     return len(closing), len(opening)
 
 

@@ -1,8 +1,11 @@
-"""ix_enrollments_due indexes only enrollments with a step to come (next_due_at set)
+"""ix_enrollments_due indexes only enrollments with a step to come (next_due_at set);
+the counters' placement trigger joins new rows to the customer's placements by index
 
 Waiting enrollments (every step written, next_due_at NULL) are looked up by id; with
-them in this index a stale plan read all of them per sent batch. Index-only: code of
-the previous release runs unchanged beside it.
+them in this index a stale plan read all of them per sent batch. The triggers are made
+again (models/counter_triggers.py: the PostgreSQL INSERT trigger on journey_placements
+scanned every placement). Index and trigger only: code of the previous release runs
+unchanged beside it.
 
 Revision ID: e4b8d2f6a1c3
 Revises: 7a3f9c2e41b8
@@ -11,6 +14,8 @@ Create Date: 2026-12-06 02:40:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
+
+from models.counter_triggers import create_triggers
 
 # revision identifiers, used by Alembic.
 revision = 'e4b8d2f6a1c3'
@@ -25,6 +30,7 @@ def upgrade():
     op.drop_index('ix_enrollments_due', table_name='enrollments')
     op.create_index('ix_enrollments_due', 'enrollments', ['status', 'next_due_at'],
                     unique=False, sqlite_where=WHERE, postgresql_where=WHERE)
+    create_triggers(op.get_bind())
 
 
 def downgrade():
