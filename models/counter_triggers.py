@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import event
 
 PG_SHARDS = 8
+BULK_ROWS = 5000  # new placements above which a statement is planned as a bulk load
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,20 @@ def link_placements(per_row: bool) -> list[str]:
                 f"WHERE id = NEW.id AND EXISTS ({prev})",
                 "UPDATE journey_placements SET moved_on = true WHERE journey_id = NEW.journey_id"
                 " AND customer_id = NEW.customer_id AND id < NEW.id AND NOT moved_on"]
-    # Driven from new_rows (a few hundred a tick) into the customer's placements by
-    # index: an EXISTS over new_rows let the planner scan every placement (1.6 M in
-    # bench/evaluator.py: 400 ms a statement).
+    # Driven from new_rows into the customer's placements by index. PL/pgSQL plans a
+    # statement without parameters once per connection, for the size of new_rows the
+    # first time: a worker whose first insert was a journey sync (half a million rows,
+    # a hash join over every placement) kept that plan for the tick's few hundred
+    # (600 ms a statement at 1.6 M placements). Two copies, one per size, each keep
+    # the plan for their own.
     prev = PREVIOUS.format(p="p")
-    return [f"UPDATE journey_placements AS p SET came_from_stage_id = ({prev}) "
-            f"FROM new_rows n WHERE p.id = n.id AND EXISTS ({prev})",
+    link = (f"UPDATE journey_placements AS p SET came_from_stage_id = ({prev}) "
+            f"FROM new_rows n WHERE p.id = n.id AND EXISTS ({prev}); "
             "UPDATE journey_placements AS p SET moved_on = true FROM new_rows n "
             "WHERE p.customer_id = n.customer_id AND p.journey_id = n.journey_id "
-            "AND p.id < n.id AND NOT p.moved_on"]
+            "AND p.id < n.id AND NOT p.moved_on")
+    return [f"IF (SELECT count(*) FROM new_rows) > {BULK_ROWS} THEN {link}; "
+            f"ELSE {link}; END IF"]
 
 
 def backfill_moves(connection) -> None:
