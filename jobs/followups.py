@@ -16,10 +16,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from jobs.core.cadence import FollowState, Intervals, next_followup, visible_from
 from models import Customer, Employee, FollowUp, Settings, Task
+from models.customers import UNPLANNED
 
 LEAD = timedelta(days=1)  # a follow-up task shows this long before it is due
 OPEN_CHUNK = 5000  # follow-up tasks opened per tick at most (the rest next minute)
@@ -149,10 +150,8 @@ def _sync_open_tasks(session, ids: list[int], now: datetime) -> int:
 def backfill(session, settings: Settings, now: datetime) -> int:
     """Plan the first follow-up of customers that have none planned yet (new columns,
     imported rows), a chunk per tick."""
-    ids = session.scalars(
-        select(Customer.id).where(Customer.next_followup_at.is_(None),
-                                  Customer.followup_task_id.is_(None),
-                                  Customer.churn_status != "lost")
+    ids = session.scalars(  # as written, so both databases use ix_customers_unplanned
+        select(Customer.id).where(text(UNPLANNED))
         .order_by(Customer.id).limit(BACKFILL_CHUNK)).all()
     if not ids:
         return 0

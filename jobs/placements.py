@@ -91,9 +91,13 @@ def place_changed(ctx: Context, journey: Journey,
         rows = [{"journey_id": journey.id, "stage_id": wanted[c], "customer_id": c,
                  "entered_at": ctx.now, "day0": ctx.today, "next_due_at": first_due[wanted[c]],
                  "manual": False} for c in opening]
-        for start in range(0, len(rows), 1000):  # a statement per thousand rows: the
-            ctx.session.execute(  # counters' statement trigger runs once for them
-                insert(JourneyPlacement.__table__).values(rows[start:start + 1000]))
+        table = JourneyPlacement.__table__
+        if ctx.session.get_bind().dialect.name == "postgresql":
+            # a statement per thousand rows: the counters' statement trigger runs once
+            for start in range(0, len(rows), 1000):
+                ctx.session.execute(insert(table).values(rows[start:start + 1000]))
+        else:  # SQLite's triggers run per row anyway; an executemany compiles once
+            ctx.session.execute(insert(table), rows)
     return len(closing), len(opening)
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text,
+    JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -14,6 +14,10 @@ from jobs.core.vocab import (
 )
 from models.base import UTCDateTime, db, in_check, utcnow
 from models.org import Employee
+
+# no follow-up planned yet (jobs.followups.backfill); its literal matches the index's
+UNPLANNED = ("next_followup_at IS NULL AND followup_task_id IS NULL "
+             "AND churn_status <> 'lost'")
 
 
 class Tag(db.Model):
@@ -46,6 +50,10 @@ class Customer(db.Model):
                         name="followup_outcome"),
         # the follow-up rule's scan: due soon and no open follow-up task yet
         Index("ix_customers_followup_due", "followup_task_id", "next_followup_at"),
+        # the follow-up backfill's scan, every tick: customers with no plan yet (a few
+        # after an import, usually none); without it `ORDER BY id LIMIT` read them all
+        Index("ix_customers_unplanned", "id", sqlite_where=text(UNPLANNED),
+              postgresql_where=text(UNPLANNED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
