@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,9 +36,14 @@ class Delivery(db.Model):
         # (sop, status, position) also covers the data page's funnel (GROUP BY position,
         # status of one SOP) without reading the rows
         Index("ix_deliveries_sop_status", "sop_id", "status", "position"),
-        Index("ix_deliveries_enrollment_status", "enrollment_id", "status"),
-        Index("ix_deliveries_placement_status", "placement_id", "status"),
-        Index("ix_deliveries_group_send_status", "group_send_id", "status"),
+        # A delivery has one origin (ORIGIN_CHECK): each origin's index holds only its
+        # own rows, so a status change moves three index entries fewer (bench/send.py)
+        *(Index(f"ix_deliveries_{name}_status", f"{name}_id", "status",
+                sqlite_where=text(f"{name}_id IS NOT NULL"),
+                postgresql_where=text(f"{name}_id IS NOT NULL"))
+          for name in ("enrollment", "placement", "group_send")),
+        Index("ix_deliveries_task_id", "task_id", sqlite_where=text("task_id IS NOT NULL"),
+              postgresql_where=text("task_id IS NOT NULL")),
         Index("ix_deliveries_batch_status", "batch_id", "status"),
         Index("ix_deliveries_customer_status", "customer_id", "status"),
         Index("ix_deliveries_held_since", "held_since"),
@@ -84,8 +90,8 @@ class Delivery(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     reason: Mapped[str | None] = mapped_column(String(200))
     text: Mapped[str | None] = mapped_column(Text)  # what was handed over, copied then
-    task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    task_id: Mapped[int | None] = mapped_column(  # indexed above, where set
+        ForeignKey("tasks.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
