@@ -42,10 +42,10 @@ def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
         # many commits is copied back once (half a send burst's commit time went to
         # checkpoints, bench/send.py); the log is cut back to 64 MB after each.
         cursor.execute("PRAGMA wal_autocheckpoint = 10000")
+        cursor.execute("PRAGMA journal_size_limit = 67108864")
         # A 64 MB page cache (default 2 MB): the tick's index lookups over a base of
         # millions stay in it instead of re-reading pages through the OS.
         cursor.execute("PRAGMA cache_size = -65536")
-        cursor.execute("PRAGMA journal_size_limit = 67108864")
         cursor.close()
 
 
