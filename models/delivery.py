@@ -44,6 +44,11 @@ class Delivery(db.Model):
           for name in ("enrollment", "placement", "group_send")),
         Index("ix_deliveries_task_id", "task_id", sqlite_where=text("task_id IS NOT NULL"),
               postgresql_where=text("task_id IS NOT NULL")),
+        # the data page's A/B variants (jobs/variant_stats.py): only the variant rows, so
+        # an SOP without variants costs nothing (it read the SOP's every delivery)
+        Index("ix_deliveries_sop_variant", "sop_id", "status", "variant",
+              sqlite_where=text("variant IS NOT NULL"),
+              postgresql_where=text("variant IS NOT NULL")),
         Index("ix_deliveries_batch_status", "batch_id", "status"),
         Index("ix_deliveries_customer_status", "customer_id", "status"),
         Index("ix_deliveries_held_since", "held_since"),
