@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from jobs.core.conditions import Condition, CustomerSnapshot, OwnerScope, Rule, Stage
 from models import Customer, CustomerTag, Department, Employee, Tag
+from models.one_of import one_of
 
 
 def _has_tag(names) -> ColumnElement[bool]:
@@ -104,14 +105,14 @@ def snapshots(session: Session, ids) -> dict[int, CustomerSnapshot]:
     tags: dict[int, set[str]] = {}
     for customer_id, name in session.execute(
             select(CustomerTag.customer_id, Tag.name).join(Tag, Tag.id == CustomerTag.tag_id)
-            .where(CustomerTag.customer_id.in_(ids))):
+            .where(one_of(CustomerTag.customer_id, ids))):
         tags.setdefault(customer_id, set()).add(name)
     rows = session.execute(
         select(Customer.id, Customer.source, Customer.lifecycle_stage, Customer.churn_status,
                Customer.tier, Customer.added_at, Employee.userid, Department.name)
         .outerjoin(Employee, Employee.id == Customer.owner_id)
         .outerjoin(Department, Department.id == Employee.department_id)
-        .where(Customer.id.in_(ids)))
+        .where(one_of(Customer.id, ids)))
     return {r[0]: CustomerSnapshot(
         source=r[1], lifecycle_stage=r[2], churn_status=r[3], tier=r[4], added_at=r[5],
         owner_userid=r[6], owner_department=r[7], tags=frozenset(tags.get(r[0], ())))

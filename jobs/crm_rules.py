@@ -23,6 +23,7 @@ from jobs.core.buckets import midnight
 from jobs.core.due import local_date
 from jobs.customer_writes import chunks, journal
 from models import Customer, FollowUp, RuleRun, Settings, Task
+from models.one_of import one_of
 
 CHURN_TITLE = "流失预警：{days} 天未购买"  # data, like a step's title
 DORMANT = {"churn_status": {"from": "normal", "to": "dormant"}}
@@ -66,7 +67,7 @@ def churn_warnings(session, settings: Settings, now: datetime) -> int:
              "employee_id": owner, "title": title, "due_at": now, "created_at": now}
             for c, owner in due])
     for part in chunks([c for c, _ in due]):  # the first run may find a great many
-        session.execute(update(Customer).where(Customer.id.in_(part))
+        session.execute(update(Customer).where(one_of(Customer.id, part))
                         .values(churn_warned_at=now)
                         .execution_options(synchronize_session=False))
     return len(due)
@@ -83,7 +84,7 @@ def mark_dormant(session, settings: Settings, now: datetime) -> int:
                      _crossed(Customer.added_at, previous, cutoff)))
     ids = session.scalars(select(Customer.id).where(quiet, Customer.churn_status == "normal")).all()
     for part in chunks(ids):
-        session.execute(update(Customer).where(Customer.id.in_(part))
+        session.execute(update(Customer).where(one_of(Customer.id, part))
                         .values(churn_status="dormant", dormant_since=now, updated_at=now)
                         .execution_options(synchronize_session=False))
     journal(session, [(c, "updated", DORMANT) for c in ids], now, source="rule")

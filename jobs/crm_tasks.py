@@ -14,13 +14,14 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import insert, select
 
 from jobs.core.workdays import add_working_days
 from jobs.customer_writes import journal
 from jobs.workdays import calendar_for
 from models import Customer, Employee, Settings, Task
+from models.audit import audit_bulk
+from models.one_of import one_of
 
 REVIEW_TITLE = "新客户审核：{name}"
 REJECTED_TITLE = "客户资料被驳回：{name}"
@@ -65,29 +66,38 @@ def department_managers(session) -> dict[int, Employee]:
 
 def open_reviews(session, settings: Settings, ids, now: datetime) -> int:
     """A review task for each pending customer among `ids` without one open, for the
-    manager of the owner's department (else any manager who sees the customer)."""
+    manager of the owner's department (else any manager who sees the customer).
+
+    Set-based: a tick's new customers are hundreds of reviews; one INSERT and one
+    audit row for them all (ORM objects with an audit row each were a third of a tick).
+    """
     if not ids:
         return 0
-    waiting = session.scalars(
-        select(Customer).options(selectinload(Customer.owner))
-        .where(Customer.id.in_(ids), Customer.review_status == "pending",
+    waiting = session.execute(
+        select(Customer.id, Customer.name, Customer.added_at, Customer.review_reason,
+               Employee.department_id)
+        .outerjoin(Employee, Employee.id == Customer.owner_id)
+        .where(one_of(Customer.id, ids), Customer.review_status == "pending",
                ~Customer.id.in_(select(Task.customer_id).where(
                    Task.rule == "review", Task.status == "open",
-                   Task.customer_id.in_(ids))))).all()
-    managers = department_managers(session) if waiting else {}
-    is_workday = calendar_for(session) if waiting else None
+                   one_of(Task.customer_id, ids))))).all()
+    if not waiting:
+        return 0
+    managers, is_workday = department_managers(session), calendar_for(session)
+    rows = []
     for customer in waiting:
-        department = customer.owner.department_id if customer.owner else None
-        manager = managers.get(department)
+        manager = managers.get(customer.department_id)
         # a resubmitted record keeps its rejection's reason: its day counts from now
         since = now if customer.review_reason else customer.added_at
-        session.add(Task(
-            kind="review", rule="review", status="open", customer=customer,
-            employee=manager, role=None if manager else "manager",
-            title=REVIEW_TITLE.format(name=customer.name), due_at=since,
-            deadline_at=review_deadline(settings, since, is_workday), created_at=now))
-    session.flush()
-    return len(waiting)
+        rows.append({
+            "kind": "review", "rule": "review", "status": "open", "customer_id": customer.id,
+            "employee_id": manager.id if manager else None,
+            "role": None if manager else "manager",
+            "title": REVIEW_TITLE.format(name=customer.name), "due_at": since,
+            "deadline_at": review_deadline(settings, since, is_workday), "created_at": now})
+    session.execute(insert(Task.__table__), rows)
+    audit_bulk(session, "Task", f"review tasks opened: {len(rows)}", {"reviews": len(rows)})
+    return len(rows)
 
 
 def _open_task(session, customer: Customer, rule: str) -> Task | None:

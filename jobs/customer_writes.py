@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from jobs.wecom_tags import queue_tag_writes
 from models import ChangeJournal, Customer, CustomerTag, Tag, TagChange
+from models.one_of import one_of
 
 SOURCE = "sop"
 CHUNK = 5000
@@ -52,7 +53,7 @@ def change_tags(session: Session, customer_ids: Sequence[int], now: datetime,
     changed = 0
     for part in chunks(customer_ids):
         have = set(session.execute(select(CustomerTag.customer_id, CustomerTag.tag_id).where(
-            CustomerTag.customer_id.in_(part),
+            one_of(CustomerTag.customer_id, part),
             CustomerTag.tag_id.in_(wanted_add | wanted_remove))).all())
         added = [(c, t) for c in part for t in sorted(wanted_add) if (c, t) not in have]
         removed = [(c, t) for c, t in sorted(have) if t in wanted_remove]
@@ -83,10 +84,10 @@ def set_stage(session: Session, customer_ids: Sequence[int], stage: str, now: da
     changed = 0
     for part in chunks(customer_ids):
         before = session.execute(select(Customer.id, Customer.lifecycle_stage).where(
-            Customer.id.in_(part), Customer.lifecycle_stage.is_distinct_from(stage))).all()
+            one_of(Customer.id, part), Customer.lifecycle_stage.is_distinct_from(stage))).all()
         if not before:
             continue
-        session.execute(update(Customer).where(Customer.id.in_([c for c, _ in before]))
+        session.execute(update(Customer).where(one_of(Customer.id, [c for c, _ in before]))
                         .values(lifecycle_stage=stage, updated_at=now))
         journal(session, [(c, "stage", {"from": old, "to": stage}) for c, old in before], now)
         changed += len(before)

@@ -1,8 +1,8 @@
 """Customers into and out of SOPs: entry, early/manual/normal end, flow. Set-based.
 
 Entries are INSERT ... SELECT over the customers a caller scopes (the changed ones
-in a tick, an id range when an SOP starts); the unique (sop, customer) constraint
-and a NOT EXISTS keep a customer to one enrollment per SOP (SPEC §3).
+in a tick, an id range when an SOP starts); the unique (sop, customer) constraint,
+with ON CONFLICT DO NOTHING, keeps a customer to one enrollment per SOP (SPEC §3).
 """
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger, Boolean, ColumnElement, Date, and_, cast, false, func, insert, literal, not_,
+    BigInteger, Boolean, ColumnElement, Date, and_, cast, false, func, literal, not_,
     null, select, true, update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from jobs.conditions_sql import condition_sql
 from jobs.context import Context
@@ -21,6 +22,9 @@ from jobs.customer_writes import change_tags, chunks
 from jobs.planner import cancel_open
 from models import Customer, Delivery, Enrollment, Sop
 from models.base import UTCDateTime
+from models.one_of import one_of
+
+INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # with ON CONFLICT
 
 HOLDOUT_SPREAD = 7919  # a prime: spreads consecutive ids over the 100 holdout buckets
 
@@ -50,25 +54,37 @@ def _not_enrolled(sop: Sop) -> ColumnElement[bool]:
 
 def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
             flowed_from: int | None = None) -> int:
+    """Enroll the customers `where` selects; one enrolled in this SOP before is left out
+    by the unique (sop, customer) key itself (ON CONFLICT DO NOTHING), not by a NOT
+    EXISTS: PostgreSQL plans that by the SOP's size as last analyzed, and a new-customer
+    SOP analyzed empty was scanned whole for every changed customer."""
     first = clock_of(sop).first(day0, ctx.tz)
     rows = select(
         literal(sop.id), Customer.id, literal("active"), literal(1),
         literal(ctx.now, UTCDateTime), literal(day0, Date),
         literal(first or LOOK_AGAIN, UTCDateTime), holdout_sql(sop),  # no step: look once
         literal(flowed_from) if flowed_from else null(),
-    ).where(where, _not_enrolled(sop))
-    result = ctx.session.execute(insert(Enrollment).from_select(
+    ).where(where)
+    insert = INSERT[ctx.session.get_bind().dialect.name](Enrollment).from_select(
         ["sop_id", "customer_id", "status", "round", "enrolled_at", "day0", "next_due_at",
-         "holdout", "flowed_from_id"], rows).execution_options(preserve_rowcount=True))
+         "holdout", "flowed_from_id"], rows)
+    result = ctx.session.execute(
+        insert.on_conflict_do_nothing(index_elements=["sop_id", "customer_id"])
+        .execution_options(preserve_rowcount=True))
     return result.rowcount or 0
 
 
-def entry_where(ctx: Context, sop: Sop) -> ColumnElement[bool]:
-    """Matches the target, not the early-end condition (the entry-conflict rule) and
-    was never enrolled in this SOP (the new-customer window is the caller's)."""
-    where = and_(condition_sql(ctx.entry_condition(sop)), _not_enrolled(sop))
+def target_where(ctx: Context, sop: Sop) -> ColumnElement[bool]:
+    """Matches the target, not the early-end condition (the entry-conflict rule)."""
+    where = condition_sql(ctx.entry_condition(sop))
     early = ctx.early_end_condition(sop)
     return where if early is None else and_(where, not_(condition_sql(early)))
+
+
+def entry_where(ctx: Context, sop: Sop) -> ColumnElement[bool]:
+    """`target_where` and never enrolled in this SOP (the new-customer window is the
+    caller's): who would enter, for counting (jobs/preview.py)."""
+    return and_(target_where(ctx, sop), _not_enrolled(sop))
 
 
 def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
@@ -80,7 +96,7 @@ def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
     `added_since` bounds the entry window when the caller has not already checked it
     per customer; their day 0 is the local day they were added.
     """
-    where = and_(scope, entry_where(ctx, sop))
+    where = and_(scope, target_where(ctx, sop))
     if sop.kind != "new_customer":
         return _insert(ctx, sop, where, ctx.today)
     where = and_(where, Customer.added_at >= (sop.started_at or ctx.now))
@@ -100,40 +116,45 @@ def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
     return entered
 
 
-def within_entry_window(ctx: Context, sop: Sop, changes: dict) -> list[int]:
-    """Changed customers whose change came within the SOP's entry window of their add.
+def within_entry_window(sop: Sop, changes: dict, added: dict[int, datetime]) -> list[int]:
+    """Changed customers whose change came within the SOP's entry window of their add
+    (`added`: when each was added, from the tick's snapshots).
 
     Measured from when the change happened, not when the tick runs, so a late tick
     (an outage, a replay) decides as a timely one would have.
     """
     window = timedelta(hours=sop.entry_window_hours)
-    added = ctx.session.execute(select(Customer.id, Customer.added_at).where(
-        Customer.id.in_(sorted(changes)))).all()
-    return [c for c, at in added
-            if sop.started_at is None or at >= sop.started_at
-            if changes[c].last_at is None or changes[c].last_at - at <= window]
+    return [c for c in sorted(changes) if c in added
+            if sop.started_at is None or added[c] >= sop.started_at
+            if changes[c].last_at is None or changes[c].last_at - added[c] <= window]
 
 
 def end(ctx: Context, sop: Sop, customer_ids: Sequence[int], status: str, reason: str,
-        add_tags: Sequence[str] = (), flow_to: Sop | None = None) -> list[int]:
+        add_tags: Sequence[str] = (), flow_to: Sop | None = None,
+        tags_later: dict[tuple[str, ...], list[int]] | None = None) -> list[int]:
     """End these customers' active enrollments in `sop`; auto-tags, then the flow.
 
+    `tags_later`: collect the auto-tags there (by tag set) for the caller to add in one
+    go, instead of now (the tick's early ends: many SOPs, often the same tag).
     Returns the customers whose enrollment this call ended (others had already ended).
     """
     ended: list[int] = []
     for part in chunks(customer_ids):
         rows = ctx.session.execute(
             update(Enrollment)
-            .where(Enrollment.sop_id == sop.id, Enrollment.customer_id.in_(part),
+            .where(Enrollment.sop_id == sop.id, one_of(Enrollment.customer_id, part),
                    Enrollment.status == "active")
             .values(status=status, ended_at=ctx.now, end_reason=reason, next_due_at=None)
             .returning(Enrollment.id, Enrollment.customer_id)
             .execution_options(synchronize_session=False)).all()
         if not rows:
             continue
-        cancel_open(ctx.session, Delivery.enrollment_id.in_([r.id for r in rows]), reason)
+        cancel_open(ctx.session, one_of(Delivery.enrollment_id, [r.id for r in rows]), reason)
         ended.extend(r.customer_id for r in rows)
-    change_tags(ctx.session, ended, ctx.now, add=list(add_tags or ()))
+    if tags_later is not None and add_tags and ended:
+        tags_later.setdefault(tuple(add_tags), []).extend(ended)
+    else:
+        change_tags(ctx.session, ended, ctx.now, add=list(add_tags or ()))
     if flow_to is not None and ended:
         flow(ctx, sop, flow_to, ended)
     return ended
@@ -152,8 +173,9 @@ def flow(ctx: Context, source: Sop, target: Sop, customer_ids: Sequence[int]) ->
     entered = 0
     for part in chunks(customer_ids):
         already = set(ctx.session.scalars(select(Enrollment.customer_id).where(
-            Enrollment.sop_id == target.id, Enrollment.customer_id.in_(part))))
-        entered += _insert(ctx, target, Customer.id.in_(part), ctx.today, flowed_from=source.id)
+            Enrollment.sop_id == target.id, one_of(Enrollment.customer_id, part))))
+        entered += _insert(ctx, target, one_of(Customer.id, part), ctx.today,
+                           flowed_from=source.id)
         _flow_result(ctx, source, [c for c in part if c in already],
                      f"skipped: already enrolled in {target.key}")
         _flow_result(ctx, source, [c for c in part if c not in already],
@@ -165,26 +187,28 @@ def _flow_result(ctx: Context, source: Sop, customer_ids: Sequence[int], result:
     if customer_ids:
         ctx.session.execute(
             update(Enrollment)
-            .where(Enrollment.sop_id == source.id, Enrollment.customer_id.in_(customer_ids))
+            .where(Enrollment.sop_id == source.id, one_of(Enrollment.customer_id, customer_ids))
             .values(flow_result=result).execution_options(synchronize_session=False))
 
 
-def end_early_if_triggered(ctx: Context, sop: Sop, candidate_ids: Sequence[int]) -> list[int]:
-    """Of the customers whose changes could trigger the rule, end those it now holds for."""
+def end_early_if_triggered(ctx: Context, sop: Sop, candidate_ids: Sequence[int],
+                           tags_later: dict | None = None) -> list[int]:
+    """Of the customers whose changes could trigger the rule, end those it now holds for
+    (`tags_later` as in `end`)."""
     condition = ctx.early_end_condition(sop)
     if condition is None or not candidate_ids:
         return []
     holding = list(ctx.session.scalars(select(Customer.id).where(
-        Customer.id.in_(sorted(candidate_ids)), condition_sql(condition),
+        one_of(Customer.id, sorted(candidate_ids)), condition_sql(condition),
         select(Enrollment.id).where(Enrollment.sop_id == sop.id,
                                     Enrollment.customer_id == Customer.id,
                                     Enrollment.status == "active").exists())))
     return end(ctx, sop, holding, "ended_early", "early end rule",
-               sop.early_end_add_tags, sop.early_end_flow_to)
+               sop.early_end_add_tags, sop.early_end_flow_to, tags_later)
 
 
 def scope_ids(ids: Sequence[int]) -> ColumnElement[bool]:
-    return Customer.id.in_(sorted(ids)) if ids else false()
+    return one_of(Customer.id, sorted(ids)) if ids else false()
 
 
 ALL = true()

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 from jobs import crm_rules, crm_tasks, followups
 from jobs.context import Context
 from jobs.counters import decide_conversions
+from jobs.customer_writes import change_tags
 from jobs.core.changes import could_make_true, fold, happened_since
 from jobs.enrollments import end_early_if_triggered, enter, scope_ids, within_entry_window
 from jobs.materialize import (
@@ -37,11 +38,19 @@ from jobs.core.conditions import Condition, CustomerSnapshot, matches
 from jobs.placements import place, place_changed
 from jobs.planner import make_batches, plan_quota
 from jobs.tick_lock import tick_lock
-from models import ChangeJournal, Customer, Enrollment, Journey, JourneyPlacement, Sop
+from models import (
+    ChangeJournal, Customer, Enrollment, Journey, JourneyPlacement, JourneyRule, JourneyStage, Sop,
+)
+from models.one_of import one_of
 
 JOURNAL_CHUNK = 2000  # changes evaluated per transaction
 ID_RANGE = 100_000  # customers per transaction in a full evaluation
 MAX_ROUNDS = 10  # cascades of auto-tags and flows settle long before this
+# a journey's stages, rules and reminders in four queries, not one per stage and rule
+JOURNEY_RULES = (
+    selectinload(Journey.stages).selectinload(JourneyStage.rules)
+    .selectinload(JourneyRule.conditions),
+    selectinload(Journey.stages).selectinload(JourneyStage.reminders))
 
 
 def tick(session: Session, now: datetime) -> dict:
@@ -138,7 +147,7 @@ def process_journal(ctx: Context, summary: Counter) -> None:
             return
         evaluate_changes(ctx, fold((r.customer_id, r.kind, r.detail, r.at) for r in rows), summary)
         ctx.session.execute(
-            update(ChangeJournal).where(ChangeJournal.id.in_([r.id for r in rows]))
+            update(ChangeJournal).where(one_of(ChangeJournal.id, [r.id for r in rows]))
             .values(processed_at=ctx.now).execution_options(synchronize_session=False))
         summary["changes"] += len(rows)
         ctx.session.commit()
@@ -154,21 +163,26 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
         .options(selectinload(Sop.steps), selectinload(Sop.members),
                  selectinload(Sop.departments)).order_by(Sop.priority.desc(), Sop.id)).all()
     # Early ends first: only enrollments made before these changes can be ended by them.
-    active = defaultdict(list)
+    # Their auto-tags go on after all of them, a statement set per tag set, not per SOP;
+    # an early end another SOP's auto-tag brings about comes in the next round.
+    active, tags_later = defaultdict(list), {}
     for sop_id, customer_id in session.execute(
             select(Enrollment.sop_id, Enrollment.customer_id)
-            .where(Enrollment.customer_id.in_(ids), Enrollment.status == "active")):
+            .where(one_of(Enrollment.customer_id, ids), Enrollment.status == "active")):
         active[sop_id].append(customer_id)
     for sop in sops:
         condition = ctx.early_end_condition(sop)
         if condition is None or not active.get(sop.id):
             continue
         woken = [c for c in active[sop.id] if could_make_true(condition, changes[c])]
-        summary["ended_early"] += len(end_early_if_triggered(ctx, sop, woken))
+        summary["ended_early"] += len(end_early_if_triggered(ctx, sop, woken, tags_later))
+    for tags, customer_ids in tags_later.items():
+        change_tags(session, sorted(set(customer_ids)), ctx.now, add=list(tags))
     # Read after the early ends (their auto-tags count): the changed customers as the
     # predicate sees them. Only SOPs some of them match get an entry statement, and the
     # journeys' stages come from the same snapshots: a tick's cost follows the change.
     customers = snapshots(session, ids)
+    added = {c: snap.added_at for c, snap in customers.items()}
     for sop in sops:
         if sop.status != "running":
             continue
@@ -176,7 +190,7 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
             ids_for = [c for c in ids
                        if happened_since(changes[c], sop.trigger_event, sop.started_at)]
         elif sop.kind == "new_customer":
-            ids_for = within_entry_window(ctx, sop, changes)
+            ids_for = within_entry_window(sop, changes, added)
         else:
             ids_for = ids
         entry, early = ctx.entry_condition(sop), ctx.early_end_condition(sop)
@@ -187,7 +201,8 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
     touched = {c: customers[c] for c in ids if changes[c].touches_journeys and c in customers}
     if touched:
         for journey in session.scalars(select(Journey).where(
-                Journey.enabled, Journey.automation).order_by(Journey.id)):
+                Journey.enabled, Journey.automation).order_by(Journey.id)
+                .options(*JOURNEY_RULES)):
             closed, opened = place_changed(ctx, journey, touched)
             summary["stage_moves"] += opened + closed
 

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from jobs.core.cadence import FollowState, Intervals, next_followup, visible_from
 from models import Customer, Employee, FollowUp, Settings, Task
 from models.customers import UNPLANNED
+from models.one_of import one_of
 
 LEAD = timedelta(days=1)  # a follow-up task shows this long before it is due
 OPEN_CHUNK = 5000  # follow-up tasks opened per tick at most (the rest next minute)
@@ -108,11 +109,14 @@ def refresh(session, settings: Settings, ids, now: datetime) -> int:
     rows = session.execute(
         select(Customer.id, Customer.tier, Customer.churn_status, Customer.added_at,
                Customer.last_followup_at, Customer.followup_outcome,
-               Customer.followup_promised_at, Customer.followup_task_id)
-        .where(Customer.id.in_(ids))).all()
+               Customer.followup_promised_at, Customer.followup_task_id,
+               Customer.next_followup_at)
+        .where(one_of(Customer.id, ids))).all()
     plans = [{"cid": row.id, "due": next_followup(FollowState(
         row.tier, row.churn_status, row.added_at, row.last_followup_at, row.followup_outcome,
         row.followup_promised_at), rules)} for row in rows]
+    # most changes (a tag, an order) leave the date where it was: write only the moved
+    plans = [p for p, row in zip(plans, rows) if p["due"] != row.next_followup_at]
     if plans:
         session.execute(update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("cid"))
                         .values(next_followup_at=bindparam("due")), plans)
@@ -127,16 +131,16 @@ def _sync_open_tasks(session, ids: list[int], now: datetime) -> int:
         select(Task.id, Task.employee_id, Task.due_at, Customer.id.label("cid"),
                Customer.owner_id, Customer.next_followup_at)
         .join(Customer, Customer.followup_task_id == Task.id)
-        .where(Customer.id.in_(ids), Task.status == "open")).all()
+        .where(one_of(Customer.id, ids), Task.status == "open")).all()
     gone = [r for r in rows
             if r.next_followup_at is None or visible_from(r.next_followup_at, LEAD.days) > now]
     moved = [r for r in rows if r not in gone
              and (r.employee_id, r.due_at) != (r.owner_id, r.next_followup_at)]
     if gone:
-        session.execute(update(Task).where(Task.id.in_([r.id for r in gone]))
+        session.execute(update(Task).where(one_of(Task.id, [r.id for r in gone]))
                         .values(status="cancelled", done_at=now)
                         .execution_options(synchronize_session=False))
-        session.execute(update(Customer).where(Customer.id.in_([r.cid for r in gone]))
+        session.execute(update(Customer).where(one_of(Customer.id, [r.cid for r in gone]))
                         .values(followup_task_id=None)
                         .execution_options(synchronize_session=False))
     if moved:
@@ -162,7 +166,7 @@ def backfill(session, settings: Settings, now: datetime) -> int:
 def open_due_tasks(session, now: datetime, only: list[int] | None = None) -> int:
     """One open follow-up task for every customer due within a day who has none
     (`only`: just these customers, e.g. the one a follow-up was just logged for)."""
-    scope = Customer.id.in_(only) if only is not None else Customer.id.is_not(None)
+    scope = one_of(Customer.id, only) if only is not None else Customer.id.is_not(None)
     rows = session.execute(
         select(Customer.id, Customer.owner_id, Customer.next_followup_at)
         .join(Employee, Employee.id == Customer.owner_id)

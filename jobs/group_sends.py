@@ -40,6 +40,7 @@ from models import (
 )
 from models.audit import audit_bulk
 from models.base import UTCDateTime
+from models.one_of import one_of
 
 DEFAULT_BATCH = (200, 0)
 
@@ -150,7 +151,7 @@ def _competing(ctx: Context, customer_ids: list[int], last: date) -> list[Candid
                        func.coalesce(Sop.priority, GroupSend.priority, 0).label("priority"))
                 .outerjoin(Sop, Sop.id == Delivery.sop_id)
                 .outerjoin(GroupSend, GroupSend.id == Delivery.group_send_id)
-                .where(Delivery.customer_id.in_(part),
+                .where(one_of(Delivery.customer_id, part),
                        Delivery.status.in_(OPEN_DELIVERY_STATUSES),
                        Delivery.action.in_(QUOTA_ACTIONS), Delivery.charged_period.is_(None),
                        Delivery.held_since.is_(None), Delivery.due_at < horizon, live_origin())):
@@ -164,7 +165,7 @@ def _ledger(ctx: Context, customer_ids: list[int], rule, last: date):
     for part in chunks(customer_ids):
         for r in ctx.session.execute(
                 select(QuotaLedger.customer_id, QuotaLedger.period_start, QuotaLedger.used)
-                .where(QuotaLedger.customer_id.in_(part),
+                .where(one_of(QuotaLedger.customer_id, part),
                        QuotaLedger.period_start.between(first, last))):
             used[(r.customer_id, r.period_start)] = r.used
     budget = dict(ctx.session.execute(select(BudgetDay.day, BudgetDay.used)

@@ -24,6 +24,7 @@ from models import (
     Task,
 )
 from models.base import UTCDateTime
+from models.one_of import one_of
 
 ACTIVE_SOP = ("running",)  # a paused SOP writes and sends nothing new
 
@@ -171,7 +172,7 @@ def run_internal_steps(ctx: Context) -> int:
 def _mark(ctx: Context, rows, status: str, **values) -> None:
     ids = [r.id for r in rows]
     for start in range(0, len(ids), 5000):
-        ctx.session.execute(update(Delivery).where(Delivery.id.in_(ids[start:start + 5000]))
+        ctx.session.execute(update(Delivery).where(one_of(Delivery.id, ids[start:start + 5000]))
                             .values(status=status, **values)
                             .execution_options(synchronize_session=False))
 
@@ -184,7 +185,7 @@ def _create_step_tasks(ctx: Context, step: SopStep, rows) -> None:
     if kind == "employee":
         named = ctx.session.scalar(select(Employee.id).where(Employee.userid == name))
     owners = dict(ctx.session.execute(select(Customer.id, Customer.owner_id).where(
-        Customer.id.in_([r.customer_id for r in rows]))).all())
+        one_of(Customer.id, [r.customer_id for r in rows]))).all())
     for row in rows:
         task = Task(kind="step", status="open", sop_id=step.sop_id, customer_id=row.customer_id,
                     employee_id=owners.get(row.customer_id) if kind == "owner" else named,
@@ -211,7 +212,7 @@ def complete_finished(ctx: Context) -> int:
     for start in range(0, len(candidates), CHUNK):
         done += ctx.session.execute(
             update(Enrollment)
-            .where(Enrollment.id.in_(candidates[start:start + CHUNK]),
+            .where(one_of(Enrollment.id, candidates[start:start + CHUNK]),
                    Enrollment.status == "active", Enrollment.next_due_at.is_(None),
                    Enrollment.sop_id.in_(select(Sop.id).where(Sop.status.in_(ACTIVE_SOP))),
                    ~select(Delivery.id).where(Delivery.enrollment_id == Enrollment.id,

@@ -8,8 +8,9 @@ customer in scope who matches a stage and has none open.
 from __future__ import annotations
 
 from sqlalchemy import (
-    ColumnElement, Date, Integer, and_, case, insert, literal, null, select, update,
+    ColumnElement, Date, Integer, and_, case, false, func, insert, literal, null, select, update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from jobs.conditions_sql import stage_matches_sql
 from jobs.context import Context
@@ -19,6 +20,7 @@ from jobs.core.due import Clock, hour_slot
 from jobs.planner import cancel_open
 from models import Customer, Delivery, Journey, JourneyPlacement, JourneyStage
 from models.base import UTCDateTime
+from models.one_of import one_of
 from config_io.export import rule_to_yaml
 
 
@@ -76,10 +78,10 @@ def place_changed(ctx: Context, journey: Journey,
     open_now = {c: (pid, stage) for pid, c, stage in ctx.session.execute(
         select(JourneyPlacement.id, JourneyPlacement.customer_id, JourneyPlacement.stage_id)
         .where(open_stage_filter(journey.id),
-               JourneyPlacement.customer_id.in_(sorted(wanted))))}
+               one_of(JourneyPlacement.customer_id, sorted(wanted))))}
     closing = [pid for c, (pid, stage) in open_now.items() if stage != wanted[c]]
     for part in chunks(closing):
-        ctx.session.execute(update(JourneyPlacement).where(JourneyPlacement.id.in_(part))
+        ctx.session.execute(update(JourneyPlacement).where(one_of(JourneyPlacement.id, part))
                             .values(left_at=ctx.now, next_due_at=None)
                             .execution_options(synchronize_session=False))
     cancel_reminders(ctx, closing, "left the stage")
@@ -88,17 +90,30 @@ def place_changed(ctx: Context, journey: Journey,
     if opening:
         first_due = {s.id: reminder_clock(journey, s).first(ctx.today, ctx.tz)
                      for s in journey.stages}
-        rows = [{"journey_id": journey.id, "stage_id": wanted[c], "customer_id": c,
-                 "entered_at": ctx.now, "day0": ctx.today, "next_due_at": first_due[wanted[c]],
-                 "manual": False} for c in opening]
-        table = JourneyPlacement.__table__
+        stages = [wanted[c] for c in opening]
         if ctx.session.get_bind().dialect.name == "postgresql":
-            # a statement per thousand rows: the counters' statement trigger runs once
-            for start in range(0, len(rows), 1000):
-                ctx.session.execute(insert(table).values(rows[start:start + 1000]))
+            _insert_unnested(ctx, journey, stages, opening, [first_due[s] for s in stages])
         else:  # SQLite's triggers run per row anyway; an executemany compiles once
-            ctx.session.execute(insert(table), rows)
+            ctx.session.execute(insert(JourneyPlacement.__table__), [
+                {"journey_id": journey.id, "stage_id": stage, "customer_id": c,
+                 "entered_at": ctx.now, "day0": ctx.today, "next_due_at": first_due[stage],
+                 "manual": False} for c, stage in zip(opening, stages)])
     return len(closing), len(opening)
+
+
+def _insert_unnested(ctx: Context, journey: Journey, stages, customers, dues) -> None:
+    """One INSERT ... SELECT FROM unnest(three arrays) on PostgreSQL: the counters'
+    statement trigger runs once, and the statement is the same text whatever the row
+    count (a multi-row VALUES was compiled anew each time: 25 ms for 200 rows)."""
+    new = func.unnest(literal(stages, ARRAY(Integer)), literal(customers, ARRAY(Integer)),
+                      literal(dues, ARRAY(UTCDateTime))).table_valued(
+        "stage_id", "customer_id", "next_due_at").render_derived()
+    ctx.session.execute(insert(JourneyPlacement).from_select(
+        ["journey_id", "stage_id", "customer_id", "entered_at", "day0", "next_due_at",
+         "manual", "moved_on"],
+        select(literal(journey.id), new.c.stage_id, new.c.customer_id,
+               literal(ctx.now, UTCDateTime), literal(ctx.today, Date), new.c.next_due_at,
+               false(), false())))
 
 
 def open_placements(ctx: Context, journey: Journey, scope, stage_of) -> int:
@@ -122,7 +137,7 @@ def open_placements(ctx: Context, journey: Journey, scope, stage_of) -> int:
 def cancel_reminders(ctx: Context, placement_ids, reason: str) -> None:
     ids = list(placement_ids)
     for start in range(0, len(ids), 5000):
-        cancel_open(ctx.session, Delivery.placement_id.in_(ids[start:start + 5000]), reason)
+        cancel_open(ctx.session, one_of(Delivery.placement_id, ids[start:start + 5000]), reason)
 
 
 def place_by_hand(ctx: Context, journey: Journey, stage: JourneyStage, customer_id: int) -> None:

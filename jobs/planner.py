@@ -28,6 +28,7 @@ from models import (
     SendBatch, Settings,
     Sop,
 )
+from models.one_of import one_of
 
 CHUNK = 2000  # ids per IN list
 REMINDER_BATCH = (MAX_BATCH_SIZE, 0)  # journey reminders: one inbox task per due time
@@ -100,7 +101,7 @@ def plan_quota(ctx: Context) -> Counter:
             expired[d.reason].append(d.id)
     for (due, reason), ids in deferred.items():
         for part in chunks(ids):  # SET reads the old row: first_due_at keeps the first due
-            session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+            session.execute(update(Delivery).where(one_of(Delivery.id, part)).values(
                 status="deferred", due_at=due, reason=reason, held_since=None,
                 first_due_at=func.coalesce(Delivery.first_due_at, Delivery.due_at))
                 .execution_options(synchronize_session=False))
@@ -109,7 +110,7 @@ def plan_quota(ctx: Context) -> Counter:
     preemption.give_back(ctx, [reopened[d.id] for d in decisions if d.id in reopened], chunks)
     for (period, day), ids in charged.items():
         for part in chunks(ids):
-            session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+            session.execute(update(Delivery).where(one_of(Delivery.id, part)).values(
                 status="pending", charged_period=period, held_since=None, reason=None)
                 .execution_options(synchronize_session=False))
         _add_usage(ctx, Counter(customer_of[i] for i in ids), period, day)
@@ -124,14 +125,14 @@ def _too_late(row, rule: QuotaRule, ctx: Context) -> bool:
 def _hold(ctx: Context, ids: list[int], counts: Counter) -> None:
     for part in chunks(ids):
         counts["held"] += ctx.session.execute(
-            update(Delivery).where(Delivery.id.in_(part), Delivery.held_since.is_(None))
+            update(Delivery).where(one_of(Delivery.id, part), Delivery.held_since.is_(None))
             .values(held_since=ctx.now, reason="held: the customer has no active owner")
             .execution_options(synchronize_session=False, preserve_rowcount=True)).rowcount or 0
 
 
 def _set_status(ctx: Context, ids: list[int], status: str, reason: str | None) -> None:
     for part in chunks(ids):
-        waited = ctx.session.scalars(update(Delivery).where(Delivery.id.in_(part)).values(
+        waited = ctx.session.scalars(update(Delivery).where(one_of(Delivery.id, part)).values(
             status=status, reason=reason).returning(Delivery.enrollment_id)
             .execution_options(synchronize_session=False)).all()
         if status not in OPEN_DELIVERY_STATUSES:
@@ -146,7 +147,7 @@ def _follow_owner(ctx: Context, rows) -> None:
             moved[r.owner_id].append(r.id)
     for owner_id, ids in moved.items():
         for part in chunks(ids):
-            ctx.session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+            ctx.session.execute(update(Delivery).where(one_of(Delivery.id, part)).values(
                 sender_id=owner_id).execution_options(synchronize_session=False))
 
 
@@ -157,7 +158,7 @@ def _ledger(ctx: Context, rule: QuotaRule, customer_ids: set[int]):
     for part in chunks(sorted(customer_ids)):
         for row in ctx.session.execute(
                 select(QuotaLedger.customer_id, QuotaLedger.period_start, QuotaLedger.used)
-                .where(QuotaLedger.customer_id.in_(part),
+                .where(one_of(QuotaLedger.customer_id, part),
                        QuotaLedger.period_start.between(first, last))):
             used[(row.customer_id, row.period_start)] = row.used
     budget_used = dict(ctx.session.execute(
@@ -217,7 +218,7 @@ def wake(executor, enrollment_ids) -> None:
     ids = sorted({i for i in enrollment_ids if i is not None})
     for start in range(0, len(ids), CHUNK):
         executor.execute(
-            update(Enrollment).where(Enrollment.id.in_(ids[start:start + CHUNK]),
+            update(Enrollment).where(one_of(Enrollment.id, ids[start:start + CHUNK]),
                                      Enrollment.status == "active",
                                      Enrollment.next_due_at.is_(None))
             .values(next_due_at=LOOK_AGAIN).execution_options(synchronize_session=False))
@@ -272,7 +273,7 @@ def make_batches(ctx: Context) -> int:
                               created_at=ctx.now)
             session.add(batch)
             session.flush()
-            session.execute(update(Delivery).where(Delivery.id.in_(planned.delivery_ids))
+            session.execute(update(Delivery).where(one_of(Delivery.id, planned.delivery_ids))
                             .values(batch_id=batch.id)
                             .execution_options(synchronize_session=False))
             made += 1

@@ -21,6 +21,7 @@ from jobs.core.quota import period_start
 from jobs.core.vocab import QUOTA_ACTIONS
 from jobs.core.due import local_time
 from models import BudgetDay, Delivery, GroupSend, SendBatch, Sop
+from models.one_of import one_of
 
 
 def reopen(ctx: Context, customer_ids, chunks, hold: bool = True) -> list:
@@ -40,7 +41,7 @@ def reopen(ctx: Context, customer_ids, chunks, hold: bool = True) -> list:
             .outerjoin(Sop, Sop.id == Delivery.sop_id)
             .outerjoin(GroupSend, GroupSend.id == Delivery.group_send_id)
             .join(SendBatch, SendBatch.id == Delivery.batch_id)
-            .where(Delivery.customer_id.in_(part), Delivery.status == "pending",
+            .where(one_of(Delivery.customer_id, part), Delivery.status == "pending",
                    Delivery.action.in_(QUOTA_ACTIONS), Delivery.charged_period == today,
                    Delivery.due_at >= start, Delivery.due_at < ctx.horizon,
                    SendBatch.status == "planned")).all()
@@ -50,7 +51,7 @@ def reopen(ctx: Context, customer_ids, chunks, hold: bool = True) -> list:
     held = set()
     for part in chunks(batches):
         held.update(session.execute(
-            update(SendBatch).where(SendBatch.id.in_(part), SendBatch.status == "planned")
+            update(SendBatch).where(one_of(SendBatch.id, part), SendBatch.status == "planned")
             .values(status="planned").returning(SendBatch.id)
             .execution_options(synchronize_session=False)).scalars())
     return [r for r in found if r.batch_id in held]
@@ -64,7 +65,7 @@ def give_back(ctx: Context, rows, chunks) -> None:
     if not rows:
         return
     for part in chunks([r.id for r in rows]):
-        ctx.session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+        ctx.session.execute(update(Delivery).where(one_of(Delivery.id, part)).values(
             charged_period=None, batch_id=None).execution_options(synchronize_session=False))
     release(ctx.session, [(r.customer_id, r.charged_period) for r in rows])
     ctx.session.execute(update(BudgetDay).where(BudgetDay.day == ctx.today,

@@ -29,6 +29,7 @@ from models import (
     Customer, Delivery, Employee, Enrollment, Journey, JourneyPlacement, JourneyReminder,
     Material, QuotaLedger, SendBatch, Settings, Sop, Task,
 )
+from models.one_of import one_of
 
 MAX_ATTEMPTS = 12  # about an hour of backoff; then the batch fails, its reason kept
 
@@ -96,7 +97,7 @@ def _hand_over(session, batch, recipients, content, now, channels, waiting) -> s
     failed = {by_external[e]: why for e, why in outcome.failed.items() if e in by_external}
     accepted = [r.delivery_id for r in recipients if r.delivery_id not in failed]
     for part in chunks(accepted):
-        session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+        session.execute(update(Delivery).where(one_of(Delivery.id, part)).values(
             status="queued", queued_at=now, text=content.text, task_id=outcome.task_id,
             reason=None).execution_options(synchronize_session=False))
     for delivery_id, why in failed.items():
@@ -137,7 +138,7 @@ def _pending_ids(session, batch) -> list[int]:
 
 def _fail_deliveries(session, ids, reason: str) -> None:
     for part in chunks(ids):
-        session.execute(update(Delivery).where(Delivery.id.in_(part),
+        session.execute(update(Delivery).where(one_of(Delivery.id, part),
                                                Delivery.status == "pending")
                         .values(status="failed", reason=reason[:200])
                         .execution_options(synchronize_session=False))
@@ -185,7 +186,7 @@ def recheck(session, batch, now) -> tuple[list[Recipient], list[int]]:
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
             status="skipped", reason=why).execution_options(synchronize_session=False))
     for part in chunks(replan):
-        session.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+        session.execute(update(Delivery).where(one_of(Delivery.id, part)).values(
             batch_id=None, charged_period=None).execution_options(synchronize_session=False))
     # what will not go out gives its quota back (a charge that is gone has nothing to give)
     gone = set(skip) | set(replan)
