@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger, Boolean, ColumnElement, Date, and_, cast, false, func, literal, not_,
+    BigInteger, Boolean, ColumnElement, Date, Integer, and_, cast, false, func, literal, not_,
     null, select, true, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from jobs.conditions_sql import condition_sql
 from jobs.context import Context
@@ -53,11 +54,15 @@ def _not_enrolled(sop: Sop) -> ColumnElement[bool]:
 
 
 def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
-            flowed_from: int | None = None) -> int:
-    """Enroll the customers `where` selects; one enrolled in this SOP before is left out
-    by the unique (sop, customer) key itself (ON CONFLICT DO NOTHING), not by a NOT
-    EXISTS: PostgreSQL plans that by the SOP's size as last analyzed, and a new-customer
-    SOP analyzed empty was scanned whole for every changed customer."""
+            flowed_from: int | None = None, by_key: bool = True) -> int:
+    """Enroll the customers `where` selects.
+
+    One enrolled in this SOP before is left out by the unique (sop, customer) key itself
+    (ON CONFLICT DO NOTHING), not by a NOT EXISTS: PostgreSQL plans that by the SOP's size
+    as last analyzed, and a new-customer SOP analyzed empty was scanned whole for every
+    changed customer. `by_key=False`: `where` leaves them out already (a full evaluation
+    over an id range, where the NOT EXISTS is one hash anti-join and SQLite's upsert
+    path would cost a sixth more)."""
     first = clock_of(sop).first(day0, ctx.tz)
     rows = select(
         literal(sop.id), Customer.id, literal("active"), literal(1),
@@ -68,9 +73,9 @@ def _insert(ctx: Context, sop: Sop, where: ColumnElement[bool], day0: date,
     insert = INSERT[ctx.session.get_bind().dialect.name](Enrollment).from_select(
         ["sop_id", "customer_id", "status", "round", "enrolled_at", "day0", "next_due_at",
          "holdout", "flowed_from_id"], rows)
-    result = ctx.session.execute(
-        insert.on_conflict_do_nothing(index_elements=["sop_id", "customer_id"])
-        .execution_options(preserve_rowcount=True))
+    if by_key:
+        insert = insert.on_conflict_do_nothing(index_elements=["sop_id", "customer_id"])
+    result = ctx.session.execute(insert.execution_options(preserve_rowcount=True))
     return result.rowcount or 0
 
 
@@ -88,17 +93,20 @@ def entry_where(ctx: Context, sop: Sop) -> ColumnElement[bool]:
 
 
 def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
-          added_since: datetime | None = None) -> int:
+          added_since: datetime | None = None, full: bool = False) -> int:
     """Enroll the customers in `scope` who match the SOP's target now.
 
     The entry-conflict rule: one who also satisfies the early-end condition does not
     enter. A new-customer SOP takes only customers added since it started, and
     `added_since` bounds the entry window when the caller has not already checked it
-    per customer; their day 0 is the local day they were added.
+    per customer; their day 0 is the local day they were added. `full`: `scope` is an
+    id range of a full evaluation (see `_insert`), not a tick's changed customers.
     """
     where = and_(scope, target_where(ctx, sop))
+    if full:
+        where = and_(where, _not_enrolled(sop))
     if sop.kind != "new_customer":
-        return _insert(ctx, sop, where, ctx.today)
+        return _insert(ctx, sop, where, ctx.today, by_key=not full)
     where = and_(where, Customer.added_at >= (sop.started_at or ctx.now))
     if added_since is not None:
         where = and_(where, Customer.added_at >= added_since)
@@ -111,9 +119,55 @@ def enter(ctx: Context, sop: Sop, scope: ColumnElement[bool],
         start = local_time(day, "00:00", ctx.tz)
         end = local_time(day + timedelta(days=1), "00:00", ctx.tz)
         window = and_(Customer.added_at >= start, Customer.added_at < end)
-        entered += _insert(ctx, sop, and_(where, window), day)
+        entered += _insert(ctx, sop, and_(where, window), day, by_key=not full)
         day += timedelta(days=1)
     return entered
+
+
+def enroll_decided(ctx: Context, decided: Sequence[tuple[Sop, Sequence[int]]],
+                   added: dict[int, datetime]) -> int:
+    """The tick's entries: customers the predicate over their snapshots let into each SOP
+    (target, early-end rule, window: jobs/evaluator.py), written in one statement for
+    all SOPs; one enrolled in an SOP before is left out by the unique key (ON CONFLICT).
+
+    A statement per SOP, each re-checking its target in SQL, was 30 statements a tick at
+    1 M customers (BENCHMARKS.md). Day 0 is the local add day in a new-customer SOP,
+    else today; the holdout is `held_out`, the same split `holdout_sql` makes.
+    """
+    rows = []
+    for sop, customer_ids in decided:
+        clock, first = clock_of(sop), {}
+        for customer_id in customer_ids:
+            day0 = (local_date(added[customer_id], ctx.tz) if sop.kind == "new_customer"
+                    else ctx.today)
+            if day0 not in first:
+                first[day0] = clock.first(day0, ctx.tz) or LOOK_AGAIN  # no step: look once
+            rows.append({"sop_id": sop.id, "customer_id": customer_id, "status": "active",
+                         "round": 1, "enrolled_at": ctx.now, "day0": day0,
+                         "next_due_at": first[day0], "holdout": held_out(sop, customer_id)})
+    if not rows:
+        return 0
+    dialect = ctx.session.get_bind().dialect.name
+    if dialect == "postgresql":  # one statement, so the counters' trigger runs once
+        table = func.unnest(*(literal([r[k] for r in rows], ARRAY(t)) for k, t in UNNESTED))
+        new = table.table_valued(*(k for k, _ in UNNESTED)).render_derived()
+        statement = INSERT[dialect](Enrollment).from_select(
+            [k for k, _ in UNNESTED] + ["status", "round", "enrolled_at"],
+            select(*(new.c[k] for k, _ in UNNESTED), literal("active"), literal(1),
+                   literal(ctx.now, UTCDateTime)))
+        result = ctx.session.execute(
+            statement.on_conflict_do_nothing(index_elements=["sop_id", "customer_id"])
+            .execution_options(preserve_rowcount=True))
+    else:  # SQLite's triggers run per row anyway; an executemany compiles once
+        result = ctx.session.execute(
+            INSERT[dialect](Enrollment.__table__).on_conflict_do_nothing(
+                index_elements=["sop_id", "customer_id"])
+            .execution_options(preserve_rowcount=True), rows)
+    return result.rowcount or 0
+
+
+UNNESTED = (("sop_id", Integer), ("customer_id", Integer), ("day0", Date),
+            ("next_due_at", UTCDateTime), ("holdout", Boolean))
 
 
 def within_entry_window(sop: Sop, changes: dict, added: dict[int, datetime]) -> list[int]:

@@ -29,7 +29,9 @@ from jobs.context import Context
 from jobs.counters import decide_conversions
 from jobs.customer_writes import change_tags
 from jobs.core.changes import could_make_true, fold, happened_since
-from jobs.enrollments import end_early_if_triggered, enter, scope_ids, within_entry_window
+from jobs.enrollments import (
+    end_early_if_triggered, enroll_decided, enter, within_entry_window,
+)
 from jobs.materialize import (
     complete_finished, run_internal_steps, write_reminders, write_sop_deliveries,
 )
@@ -113,7 +115,7 @@ def initialize(ctx: Context, summary: Counter) -> None:
         for sop in evaluated:
             summary["entered"] += enter(
                 ctx, sop, Customer.id.between(low, high),
-                added_since=ctx.now - timedelta(hours=sop.entry_window_hours))
+                added_since=ctx.now - timedelta(hours=sop.entry_window_hours), full=True)
             sop.init_progress = int(done * 100 / len(ranges))
         for journey in journeys:
             closed, opened = place(ctx, journey, Customer.id.between(low, high),
@@ -179,10 +181,11 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
     for tags, customer_ids in tags_later.items():
         change_tags(session, sorted(set(customer_ids)), ctx.now, add=list(tags))
     # Read after the early ends (their auto-tags count): the changed customers as the
-    # predicate sees them. Only SOPs some of them match get an entry statement, and the
-    # journeys' stages come from the same snapshots: a tick's cost follows the change.
+    # predicate sees them. Who enters which SOP is decided over them and written in one
+    # statement, and the journeys' stages come from the same snapshots: a tick's cost
+    # follows the change.
     customers = snapshots(session, ids)
-    added = {c: snap.added_at for c, snap in customers.items()}
+    added, decided = {c: snap.added_at for c, snap in customers.items()}, []
     for sop in sops:
         if sop.status != "running":
             continue
@@ -194,10 +197,9 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
         else:
             ids_for = ids
         entry, early = ctx.entry_condition(sop), ctx.early_end_condition(sop)
-        ids_for = [c for c in ids_for if c in customers
-                   and may_enter(entry, early, customers[c])]
-        if ids_for:
-            summary["entered"] += enter(ctx, sop, scope_ids(ids_for))
+        decided.append((sop, [c for c in ids_for if c in customers
+                              and may_enter(entry, early, customers[c])]))
+    summary["entered"] += enroll_decided(ctx, decided, added)
     touched = {c: customers[c] for c in ids if changes[c].touches_journeys and c in customers}
     if touched:
         for journey in session.scalars(select(Journey).where(
@@ -208,6 +210,7 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
 
 
 def may_enter(entry: Condition, early: Condition | None, customer: CustomerSnapshot) -> bool:
-    """The SOP's target holds and its early-end rule does not (the entry-conflict rule);
-    `enter` checks both again in SQL, with the rest (enrolled before, the window)."""
+    """The SOP's target holds and its early-end rule does not (the entry-conflict rule):
+    the same predicate `enter` compiles to SQL (tests/test_conditions_property.py keeps the
+    two agreeing); enrolled before is the unique key's, the window the caller's."""
     return matches(entry, customer) and (early is None or not matches(early, customer))
