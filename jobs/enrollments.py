@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger, Boolean, ColumnElement, Date, Integer, and_, cast, false, func, literal, not_,
+    BigInteger, Boolean, ColumnElement, Date, Integer, and_, cast, func, literal, not_,
     null, select, true, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -259,10 +259,6 @@ def end_early_if_triggered(ctx: Context, sop: Sop, candidate_ids: Sequence[int],
                                     Enrollment.status == "active").exists())))
     return end(ctx, sop, holding, "ended_early", "early end rule",
                sop.early_end_add_tags, sop.early_end_flow_to, tags_later)
-
-
-def scope_ids(ids: Sequence[int]) -> ColumnElement[bool]:
-    return one_of(Customer.id, sorted(ids)) if ids else false()
 
 
 ALL = true()

@@ -166,7 +166,8 @@ def evaluate_changes(ctx: Context, changes: dict, summary: Counter) -> None:
                  selectinload(Sop.departments)).order_by(Sop.priority.desc(), Sop.id)).all()
     # Early ends first: only enrollments made before these changes can be ended by them.
     # Their auto-tags go on after all of them, a statement set per tag set, not per SOP;
-    # an early end another SOP's auto-tag brings about comes in the next round.
+    # an early end another SOP's auto-tag brings about follows when the journal hands
+    # that tag change back (its next chunk).
     active, tags_later = defaultdict(list), {}
     for sop_id, customer_id in session.execute(
             select(Enrollment.sop_id, Enrollment.customer_id)
